@@ -1,0 +1,5 @@
+import sys
+
+from facemoji.cli import main
+
+sys.exit(main())

@@ -1,0 +1,69 @@
+"""The ``facemoji`` command. Each sub-command lives in its own module with
+``add_parser(subparsers)`` and ``run(args) -> int``; heavy imports happen
+inside ``run`` so ``--help`` and start-up stay fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+
+from facemoji import __version__
+from facemoji.errors import FacemojiError
+
+COMMANDS = ("image", "demo", "video", "webcam", "serve", "train", "export", "evaluate")
+
+DESCRIPTION = """\
+facemoji finds every face in a photo, a video or a live camera, recognises its
+expression (angry, disgust, fear, happy, sad, surprise, neutral) and covers it
+with the matching emoji. Everything runs on this machine; nothing is downloaded.
+
+examples:
+  facemoji demo -o demo.jpg                   emojify a bundled sample photo
+  facemoji image photos/ -o out/ --json -     a folder of photos, records on stdout
+  facemoji image me.jpg --mode both           boxes and labels as well as emoji
+  facemoji video clip.mp4 -o clip_emoji.mp4   a video, audio kept
+  facemoji webcam                             live camera window
+  facemoji serve                              web page and HTTP API on 127.0.0.1:8000
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="facemoji", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"facemoji {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"facemoji.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"facemoji.cli.{name}":
+                continue  # command not built yet
+            raise
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except FacemojiError as e:
+        print(f"facemoji: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("facemoji: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

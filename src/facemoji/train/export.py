@@ -1,0 +1,92 @@
+"""Export a trained checkpoint to the ONNX file the runtime loads.
+
+The graph takes raw grayscale faces, float32 (N, 1, 48, 48) in 0..255, and
+returns class probabilities (N, 7). Normalisation and the horizontal-flip
+test-time averaging are inside the graph; the class order, input description
+and face-crop framing are written to the model's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from facemoji.labels import EMOTIONS
+from facemoji.train.models import build_model
+
+FORMAT_VERSION = "1"
+# How to cut a face out of a detector box so it is framed like FER2013:
+# a square of side scale * max(w, h), centred dx * w right and dy * h below the box centre.
+DEFAULT_CROP = {"scale": 1.0, "dx": 0.0, "dy": 0.0}
+
+
+class Deployed(nn.Module):
+    def __init__(self, model: nn.Module, mean: float, std: float, tta: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.mean = mean
+        self.std = std
+        self.tta = tta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x / 255.0 - self.mean) / self.std
+        p = torch.softmax(self.model(z), dim=1)
+        if self.tta:
+            p = 0.5 * (p + torch.softmax(self.model(torch.flip(z, dims=[3])), dim=1))
+        return p
+
+
+def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict, dict]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        raise ValueError(f"{path}: not a facemoji training checkpoint")
+    cfg = ckpt["config"]
+    model = build_model(cfg["arch"])
+    model.load_state_dict(ckpt["model"])
+    model.eval()
+    return model, cfg, ckpt
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, tta: bool = True, crop: dict | None = None,
+                extra_metadata: dict | None = None) -> Path:
+    import onnx
+
+    model, cfg, ckpt = load_checkpoint(checkpoint)
+    wrapped = Deployed(model, cfg["mean"], cfg["std"], tta).eval()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    dummy = torch.zeros(1, 1, 48, 48)
+    torch.onnx.export(
+        wrapped, (dummy,), str(tmp), dynamo=False, opset_version=17,
+        input_names=["faces"], output_names=["probabilities"],
+        dynamic_axes={"faces": {0: "batch"}, "probabilities": {0: "batch"}},
+    )
+    m = onnx.load(str(tmp))
+    meta = {
+        "facemoji.format": FORMAT_VERSION,
+        "facemoji.classes": json.dumps(list(EMOTIONS)),
+        "facemoji.input": json.dumps({"size": 48, "channels": 1, "color": "gray", "range": [0, 255],
+                                      "layout": "NCHW", "dtype": "float32"}),
+        "facemoji.preprocessing": json.dumps({"normalization": {"mean": cfg["mean"], "std": cfg["std"],
+                                                                "applied": "in graph, after dividing by 255"},
+                                              "tta": "horizontal flip, probabilities averaged in graph" if tta else "none"}),
+        "facemoji.output": "probabilities (softmax), one column per class in facemoji.classes order",
+        "facemoji.crop": json.dumps(crop or DEFAULT_CROP),
+        "facemoji.arch": cfg["arch"],
+        "facemoji.epoch": str(ckpt.get("epoch", -1) + 1),
+    }
+    if "val_acc" in ckpt:
+        meta["facemoji.val_accuracy"] = f"{ckpt['val_acc']:.4f}"
+    meta.update({f"facemoji.{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in (extra_metadata or {}).items()})
+    del m.metadata_props[:]
+    for k, v in meta.items():
+        p = m.metadata_props.add()
+        p.key, p.value = k, v
+    m.producer_name = "facemoji"
+    onnx.save(m, str(tmp))
+    tmp.replace(out)
+    return out
