@@ -20,7 +20,8 @@ from facemoji.train.models import build_model
 FORMAT_VERSION = "1"
 # How to cut a face out of a detector box so it is framed like FER2013:
 # a square of side scale * max(w, h), centred dx * w right and dy * h below the box centre.
-DEFAULT_CROP = {"scale": 1.0, "dx": 0.0, "dy": 0.0}
+# Measured for CenterFace by scripts/calibrate_crop.py (medians over FER2013 PublicTest faces).
+DEFAULT_CROP = {"scale": 1.09, "dx": 0.0, "dy": -0.033}
 
 
 class Deployed(nn.Module):
@@ -40,7 +41,10 @@ class Deployed(nn.Module):
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict, dict]:
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # pickle, zip and torch errors alike
+        raise ValueError(f"{path}: not a facemoji training checkpoint ({e.__class__.__name__})") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
         raise ValueError(f"{path}: not a facemoji training checkpoint")
     cfg = ckpt["config"]

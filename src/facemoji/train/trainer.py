@@ -65,12 +65,13 @@ def _affine_batch(x: torch.Tensor, g: torch.Generator, recipe: str) -> torch.Ten
     flip = torch.where(torch.rand(b, generator=g) < 0.5, -1.0, 1.0)
     if recipe == "original":
         # Keras ImageDataGenerator(shear_range=0.2, zoom_range=0.2, horizontal_flip=True)
+        # (shear in radians, as Keras 2.2 took it): sampling matrix = shear @ zoom, then the flip
         zx, zy = u(0.8, 1.2), u(0.8, 1.2)
         shear = u(-0.2, 0.2)
         a = torch.zeros(b, 2, 3)
         a[:, 0, 0] = zx * flip
-        a[:, 0, 1] = zy * torch.sin(shear) * 0 + torch.tan(shear) * zy
-        a[:, 1, 1] = zy
+        a[:, 0, 1] = -torch.sin(shear) * zy
+        a[:, 1, 1] = torch.cos(shear) * zy
     else:
         ang = u(-15, 15) * math.pi / 180
         s = 1.0 / u(0.85, 1.15)
@@ -214,7 +215,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
 
     model = build_model(cfg.arch).to(memory_format=torch.channels_last)
     decay, no_decay = [], []
-    for n_, p_ in model.named_parameters():
+    for p_ in model.parameters():
         (no_decay if p_.ndim <= 1 else decay).append(p_)
     opt = torch.optim.SGD(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],

@@ -1,0 +1,46 @@
+"""``facemoji export``: turn a training checkpoint into the ONNX model the runtime loads."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="export a checkpoint to ONNX (needs facemoji[train])",
+        description="Write the ONNX emotion model: raw 48x48 grayscale faces (0..255) in, seven probabilities out. "
+        "Normalisation and horizontal-flip averaging are folded into the graph; class order, input description and "
+        "face framing go into the model's metadata.",
+    )
+    p.add_argument("checkpoint", help="a best.pt or last.pt written by facemoji train")
+    p.add_argument("-o", "--output", default="emotion.onnx", help="ONNX file to write (default: emotion.onnx)")
+    p.add_argument("--no-tta", action="store_true", help="do not fold flip averaging into the graph")
+    p.add_argument("--crop", default=None, metavar="JSON",
+                   help='face framing relative to the detector box, e.g. \'{"scale": 1.0, "dx": 0.0, "dy": 0.0}\'')
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from facemoji.errors import FacemojiError, InputError
+
+    try:
+        from facemoji.train.export import export_onnx
+    except ModuleNotFoundError as e:
+        if e.name == "torch":
+            raise FacemojiError("export needs PyTorch: pip install 'facemoji[train]'") from None
+        raise
+    if not Path(args.checkpoint).is_file():
+        raise InputError(f"{args.checkpoint}: no such checkpoint")
+    try:
+        crop = json.loads(args.crop) if args.crop else None
+    except json.JSONDecodeError as e:
+        raise InputError(f"--crop: not JSON ({e})") from None
+    try:
+        out = export_onnx(args.checkpoint, args.output, tta=not args.no_tta, crop=crop)
+    except (ValueError, KeyError, RuntimeError, EOFError) as e:
+        raise InputError(f"{args.checkpoint}: not a facemoji checkpoint ({str(e).splitlines()[0][:100]})") from None
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,3 @@
+"""Training defaults, readable without PyTorch (for ``--help``)."""
+
+DEFAULTS = {"arch": "emovgg-l", "epochs": 80, "batch_size": 128, "lr": 0.05, "ferplus_weight": 0.3}

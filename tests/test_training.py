@@ -1,0 +1,131 @@
+"""A short real training run: CLI -> checkpoint -> ONNX export -> runtime, and the edges around it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="training tests need facemoji[train]")
+
+
+def facemoji(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "facemoji", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, **kw)
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory, fer_train, fer_public):
+    d = tmp_path_factory.mktemp("data")
+    np.savez(d / "train.npz", x=fer_train["x"][:320], y=fer_train["y"][:320], row_index=fer_train["row_index"][:320])
+    np.savez(d / "val.npz", x=fer_public["x"][:128], y=fer_public["y"][:128])
+    return d
+
+
+@pytest.fixture(scope="module")
+def trained(small_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    proc = facemoji("train", "--data", small_data / "train.npz", "--val-data", small_data / "val.npz",
+                    "--out", out, "--epochs", "1", "--arch", "emovgg", "--export", out / "m.onnx")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return out
+
+
+def test_checkpoint_config_and_curves_are_written(trained):
+    cfg = json.loads((trained / "config.json").read_text())
+    assert cfg["arch"] == "emovgg" and cfg["epochs"] == 1 and cfg["seed"] == 0
+    assert 0 < cfg["mean"] < 1 and cfg["std"] > 0
+    hist = json.loads((trained / "history.json").read_text())
+    assert len(hist) == 1 and 0 <= hist[0]["val_acc"] <= 1
+    assert (trained / "training_curves.png").stat().st_size > 1000
+    assert (trained / "last.pt").exists() and (trained / "best.pt").exists()
+
+
+def test_exported_onnx_agrees_with_pytorch(trained, fer_public):
+    from facemoji.classify import EmotionClassifier
+    from facemoji.labels import EMOTIONS
+    from facemoji.train.export import load_checkpoint
+    from facemoji.train.trainer import TrainConfig, predict_proba
+
+    clf = EmotionClassifier(trained / "m.onnx")
+    assert clf.classes == EMOTIONS and clf.size == 48 and clf.gray
+    assert json.loads(clf.metadata["facemoji.preprocessing"])["tta"].startswith("horizontal flip")
+    x = fer_public["x"][200:264]
+    onnx_p = clf.predict_crops(x[:, None].astype(np.float32))
+    model, cfg, _ = load_checkpoint(trained / "best.pt")
+    tc = TrainConfig(**{**cfg, "bf16": False})
+    torch_p = predict_proba(model, x, tc, tta=True)
+    assert onnx_p.shape == (64, 7)
+    assert np.allclose(onnx_p.sum(1), 1, atol=1e-4)
+    assert np.abs(onnx_p - torch_p).max() < 1e-3
+    assert (onnx_p.argmax(1) == torch_p.argmax(1)).mean() >= 0.98
+
+
+def test_same_seed_same_first_steps(small_data, tmp_path):
+    from facemoji.train.trainer import TrainConfig, train
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        cfg = TrainConfig(data=str(small_data / "train.npz"), val_data=str(small_data / "val.npz"), out=str(out),
+                          arch="emovgg", epochs=1, limit=128, bf16=False)
+        train(cfg)
+    ha = json.loads((a / "history.json").read_text())[0]
+    hb = json.loads((b / "history.json").read_text())[0]
+    assert ha["train_loss"] == pytest.approx(hb["train_loss"], rel=1e-4)
+
+
+def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(small_data, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "facemoji", "train", "--data", small_data / "train.npz", "--val-data",
+           small_data / "val.npz", "--out", out, "--epochs", "40", "--arch", "emovgg"]
+    proc = subprocess.Popen(list(map(str, cmd)), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not (out / "history.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    done = len(json.loads((out / "history.json").read_text()))
+    assert 1 <= done < 40
+    ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    assert ckpt["epoch"] + 1 >= done
+    resumed = facemoji("train", "--data", small_data / "train.npz", "--val-data", small_data / "val.npz",
+                       "--out", out, "--epochs", str(ckpt["epoch"] + 2), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    hist = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in hist] == list(range(1, ckpt["epoch"] + 3))
+
+
+def test_original_design_network_trains_through_the_same_code(small_data, tmp_path):
+    proc = facemoji("train", "--recipe", "original", "--data", small_data / "train.npz", "--val-data",
+                    small_data / "val.npz", "--out", tmp_path, "--epochs", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["arch"] == "original" and cfg["lr"] == 0.01 and cfg["recipe"] == "original"
+
+
+def test_bad_training_inputs(tmp_path, small_data):
+    (tmp_path / "bad.csv").write_text("emotion,pixels\n1,1 2 3\n")
+    proc = facemoji("train", "--data", tmp_path / "bad.csv", "--out", tmp_path / "o")
+    assert proc.returncode == 1 and "bad.csv, line 2" in proc.stderr and "Traceback" not in proc.stderr
+    proc = facemoji("train", "--data", small_data / "train.npz", "--out", tmp_path / "none", "--resume")
+    assert proc.returncode == 1 and "nothing to resume" in proc.stderr
+    proc = facemoji("export", tmp_path / "bad.csv")
+    assert proc.returncode == 1 and "not a facemoji checkpoint" in proc.stderr
+
+
+def test_model_that_is_not_ours_is_refused(tmp_path, fer_public):
+    from facemoji.detect.centerface import centerface_model_path
+
+    np.savez(tmp_path / "v.npz", x=fer_public["x"][:10], y=fer_public["y"][:10])
+    for model in (centerface_model_path(), os.devnull):
+        proc = facemoji("evaluate", "--data", tmp_path / "v.npz", "--model", model)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr
+        assert "not a facemoji emotion model" in proc.stderr or "not a readable ONNX" in proc.stderr or "not found" in proc.stderr
