@@ -1,0 +1,76 @@
+"""The shipped emotion model, run as the runtime runs it, on real FER2013 faces."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from facemoji.classify import EmotionClassifier, default_model_path
+from facemoji.errors import ModelError
+from facemoji.labels import EMOTIONS
+
+
+@pytest.fixture(scope="module")
+def clf() -> EmotionClassifier:
+    return EmotionClassifier()
+
+
+def test_metadata_describes_the_model(clf):
+    assert clf.classes == EMOTIONS
+    assert clf.size == 48 and clf.gray
+    crop = json.loads(clf.metadata["facemoji.crop"])
+    assert set(crop) == {"scale", "dx", "dy"} and 0.8 < crop["scale"] < 1.5
+    assert default_model_path().stat().st_size <= 20 * 1024 * 1024
+
+
+def test_shipped_model_is_accurate_on_publictest_rows(clf, fer_public):
+    x, y = fer_public["x"][:1000], fer_public["y"][:1000]
+    probs = clf.predict_crops(x[:, None].astype(np.float32))
+    assert np.allclose(probs.sum(1), 1, atol=1e-4)
+    acc = (probs.argmax(1) == y).mean()
+    assert acc > 0.65, f"accuracy {acc:.3f} on 1000 PublicTest rows"
+    # every class gets predicted, and happy (the easiest) is mostly right
+    assert set(probs.argmax(1)) == set(range(7)) - ({1} if (y == 1).sum() < 5 else set())
+    assert (probs.argmax(1)[y == 3] == 3).mean() > 0.8
+
+
+def test_flip_invariance_is_built_in(clf, fer_public):
+    x = fer_public["x"][:64, None].astype(np.float32)
+    a = clf.predict_crops(x)
+    b = clf.predict_crops(x[..., ::-1].copy())
+    assert np.abs(a - b).max() < 1e-4
+
+
+def test_faces_found_in_photos_are_classified_like_the_rows(pipeline, fer_public):
+    """FER2013 faces, upscaled and placed in a larger picture, go through detection and cropping:
+    the classes the whole pipeline gives agree with the classes of the original 48x48 rows."""
+    clf = pipeline.classifier
+    agree = found = 0
+    idx = np.arange(0, 3589, 30)[:100]
+    for i in idx:
+        row = fer_public["x"][i]
+        face = cv2.resize(row, (144, 144), interpolation=cv2.INTER_CUBIC)
+        canvas = cv2.copyMakeBorder(face, 72, 72, 120, 120, cv2.BORDER_REPLICATE)
+        faces = pipeline.analyze(cv2.cvtColor(canvas, cv2.COLOR_GRAY2RGB))
+        if not faces:
+            continue
+        found += 1
+        direct = clf.predict_crops(row[None, None].astype(np.float32))[0].argmax()
+        agree += EMOTIONS.index(faces[0].emotion) == direct
+    assert found >= 70
+    assert agree / found > 0.75, f"{agree}/{found}"
+
+
+def test_not_our_model_is_refused(tmp_path):
+    from facemoji.detect.centerface import centerface_model_path
+
+    with pytest.raises(ModelError, match="not a facemoji emotion model"):
+        EmotionClassifier(centerface_model_path())
+    (tmp_path / "x.onnx").write_bytes(b"\x00garbage")
+    with pytest.raises(ModelError, match="not a readable ONNX"):
+        EmotionClassifier(tmp_path / "x.onnx")
+    with pytest.raises(ModelError, match="not found"):
+        EmotionClassifier(tmp_path / "none.onnx")
