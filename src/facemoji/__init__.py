@@ -72,8 +72,12 @@ def __getattr__(name: str):
         from facemoji.pipeline import Pipeline
 
         return Pipeline
+    if name == "open_source":
+        from facemoji.sources import open_source
+
+        return open_source
     raise AttributeError(name)
 
 
 __all__ = ["EMOTIONS", "Face", "FacemojiError", "InputError", "ModelError", "Pipeline", "analyze", "emojify",
-           "face_locations", "__version__"]
+           "face_locations", "open_source", "__version__"]

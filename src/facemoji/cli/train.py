@@ -37,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
+    p.add_argument("--device", default="cpu", help="torch device to train on (default: cpu; e.g. cuda)")
     p.add_argument("--no-bf16", action="store_true", help="train in float32 instead of bfloat16 autocast")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--export", metavar="ONNX", help="export the best checkpoint to this ONNX file at the end")
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         warmup_epochs=0 if original else TrainConfig.warmup_epochs,
         label_smoothing=0.0 if original else TrainConfig.label_smoothing,
         ferplus=args.ferplus, ferplus_weight=args.ferplus_weight, limit=args.limit, seed=args.seed,
-        threads=args.threads, bf16=not args.no_bf16,
+        threads=args.threads, bf16=not args.no_bf16, device=args.device,
     )
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
         raise InputError("--epochs, --batch-size and --lr must be positive")

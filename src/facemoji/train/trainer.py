@@ -43,6 +43,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     bf16: bool = True
+    device: str = "cpu"  # "cuda" where a GPU is at hand; augmentation stays on the CPU
     limit: int | None = None  # use only the first N training images (for quick runs)
     mean: float = 0.0
     std: float = 1.0
@@ -137,15 +138,16 @@ def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
 def predict_proba(model: torch.nn.Module, x_u8: np.ndarray, cfg: TrainConfig, tta: bool = True, bs: int = 512) -> np.ndarray:
     """Class probabilities for uint8 (N,48,48) faces, averaging over a flip when ``tta``."""
     model.eval()
+    dev = torch.device(cfg.device)
     out = []
     for i in range(0, len(x_u8), bs):
         xb = torch.from_numpy(x_u8[i : i + bs]).float().unsqueeze(1) / 255.0
-        xb = ((xb - cfg.mean) / cfg.std).contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        xb = ((xb - cfg.mean) / cfg.std).to(dev).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             p = torch.softmax(model(xb).float(), dim=1)
             if tta:
                 p = 0.5 * (p + torch.softmax(model(torch.flip(xb, dims=[3])).float(), dim=1))
-        out.append(p.float().numpy())
+        out.append(p.float().cpu().numpy())
     return np.concatenate(out)
 
 
@@ -195,7 +197,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             raise FileNotFoundError(f"{last_ckpt}: nothing to resume")
         state = torch.load(last_ckpt, map_location="cpu", weights_only=False)
         saved = state["config"]
-        saved.update({"epochs": cfg.epochs, "out": cfg.out, "threads": cfg.threads})
+        saved.update({"epochs": cfg.epochs, "out": cfg.out, "threads": cfg.threads, "device": cfg.device})
         cfg = TrainConfig(**saved)
     set_seed(cfg.seed)
 
@@ -213,7 +215,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         cfg.mean, cfg.std = float(x01.mean()), float(x01.std())
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
 
-    model = build_model(cfg.arch).to(memory_format=torch.channels_last)
+    dev = torch.device(cfg.device)
+    model = build_model(cfg.arch).to(dev, memory_format=torch.channels_last)
     decay, no_decay = [], []
     for p_ in model.parameters():
         (no_decay if p_.ndim <= 1 else decay).append(p_)
@@ -257,11 +260,11 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             for i in range(steps):
                 idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
                 xb = augment(x_all[idx].float() / 255.0, g, cfg)
-                xb = ((xb - cfg.mean) / cfg.std).contiguous(memory_format=torch.channels_last)
-                tb = t_all[idx]
+                xb = ((xb - cfg.mean) / cfg.std).to(dev).contiguous(memory_format=torch.channels_last)
+                tb = t_all[idx].to(dev)
                 for group in opt.param_groups:
                     group["lr"] = lr_at(cfg, epoch * steps + i, steps)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                     logits = model(xb)
                 loss = -(tb * F.log_softmax(logits.float(), dim=1)).sum(1).mean()
                 opt.zero_grad(set_to_none=True)
@@ -283,14 +286,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
             history.append(rec)
             is_best = val_acc > best_acc
             best_acc = max(best_acc, val_acc)
-            ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch,
+            ckpt = {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "optimizer": opt.state_dict(), "epoch": epoch,
                     "config": asdict(cfg), "history": history, "best_acc": best_acc,
                     "generator": g.get_state(), "torch_rng": torch.get_rng_state()}
             tmp = out / "last.pt.tmp"
             torch.save(ckpt, tmp)
             tmp.replace(last_ckpt)
             if is_best:
-                torch.save({"model": model.state_dict(), "epoch": epoch, "config": asdict(cfg), "val_acc": val_acc},
+                torch.save({"model": ckpt["model"], "epoch": epoch, "config": asdict(cfg), "val_acc": val_acc},
                            out / "best.pt.tmp")
                 (out / "best.pt.tmp").replace(out / "best.pt")
             (out / "history.json").write_text(json.dumps(history, indent=1))

@@ -1,0 +1,94 @@
+"""``facemoji serve``: the web page (live camera, photo upload) and the HTTP API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from facemoji.cli.common import add_pipeline_options
+from facemoji.errors import InputError
+from facemoji.pipeline import PHOTO_DETECT_SIZE, VIDEO_DETECT_SIZE
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve", help="web page and HTTP API (live camera, photo upload)",
+        description="Serve a web page that shows your camera with an emoji over every face, and emojifies "
+        "uploaded photos, plus an HTTP API (documented at /docs). Everything runs on this machine; uploads and "
+        "camera frames are kept in memory only while they are answered. It listens on 127.0.0.1 (this machine "
+        "only) unless --host says otherwise.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  facemoji serve\n  facemoji serve --port 9000 --queue-size 4\n"
+        "  curl -F file=@photo.jpg http://127.0.0.1:8000/api/v1/analyze\n"
+        "  curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' "
+        "'http://127.0.0.1:8000/api/v1/emojify?format=jpeg' -o out.jpg\n",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--queue-size", type=int, default=8, metavar="N",
+                   help="images that may wait for the model; past that the server answers 503 (default: 8)")
+    p.add_argument("--max-upload-mb", type=float, default=20.0, metavar="MB",
+                   help="largest upload accepted, in megabytes (default: 20)")
+    p.add_argument("--max-megapixels", type=float, default=50.0, metavar="MP",
+                   help="refuse images with more pixels, guarding against decompression bombs (default: 50)")
+    p.add_argument("--max-live-clients", type=int, default=8, metavar="N",
+                   help="camera pages served at once (default: 8)")
+    p.add_argument("--live-detect-size", type=int, default=VIDEO_DETECT_SIZE, metavar="PX",
+                   help=f"detection size for live camera frames (default: {VIDEO_DETECT_SIZE}; "
+                   "--detect-size is for uploads)")
+    p.add_argument("--workers", type=int, default=2, metavar="N",
+                   help="model worker threads, each with its own copy of the models (default: 2; with --threads 1 "
+                   "this uses two cores best)")
+    p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
+                   help="server log level (default: warning)")
+    add_pipeline_options(p, PHOTO_DETECT_SIZE)
+    p.set_defaults(run=run, threads=1)
+
+
+def run(args: argparse.Namespace) -> int:
+    from facemoji.overlay.emoji import DEFAULT_SCALE
+    from facemoji.server.app import ServerConfig, create_app
+    from facemoji.server.runner import bind_socket, make_server, url_for
+
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be 0..65535, got {args.port}")
+    if args.queue_size < 1:
+        raise InputError("--queue-size must be at least 1")
+    if args.max_upload_mb <= 0 or args.max_megapixels <= 0:
+        raise InputError("--max-upload-mb and --max-megapixels must be positive")
+    if args.workers < 1 or args.threads < 1:
+        raise InputError("--workers and --threads must be at least 1")
+    if args.max_live_clients < 1:
+        raise InputError("--max-live-clients must be at least 1")
+    for name, v in (("--detect-size", args.detect_size), ("--live-detect-size", args.live_detect_size)):
+        if not 32 <= v <= 4096:
+            raise InputError(f"{name} must be between 32 and 4096, got {v}")
+    if not 0 < args.threshold < 1:
+        raise InputError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    cfg = ServerConfig(
+        detector=args.detector, model=args.model, detect_size=args.detect_size,
+        live_detect_size=args.live_detect_size, threshold=args.threshold, mode=args.mode,
+        emoji_scale=DEFAULT_SCALE if args.emoji_scale is None else args.emoji_scale, threads=args.threads,
+        workers=args.workers,
+        queue_size=args.queue_size, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        max_pixels=int(args.max_megapixels * 1e6), max_live_clients=args.max_live_clients,
+    )
+    app = create_app(cfg)  # loads the models: a bad --model fails here, before listening
+    sock = bind_socket(args.host, args.port)
+    url = url_for(sock)
+    print(f"facemoji: serving on {url}  (open it in a browser; API docs at {url}docs; Ctrl+C to stop)",
+          file=sys.stderr, flush=True)
+    if args.host not in LOOPBACK:
+        print(f"facemoji: warning: listening on {args.host}, so other machines can reach this server",
+              file=sys.stderr, flush=True)
+    server = make_server(app, log_level=args.log_level)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C after shutting down cleanly
+        pass
+    finally:
+        sock.close()
+    print("facemoji: server stopped", file=sys.stderr, flush=True)
+    return 0

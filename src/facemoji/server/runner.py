@@ -1,0 +1,83 @@
+"""Running the app on uvicorn: in the foreground (``facemoji serve``) or on a
+background thread (tests, benchmarks, notebooks)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from facemoji.errors import InputError
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind and listen now, so the address (and a port chosen by the system for 0) is known before serving."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise InputError(f"cannot resolve host {host!r} ({e.strerror})") from None
+    family, _, _, _, addr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+    except OSError as e:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port} ({e.strerror})") from None
+    sock.listen(256)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_for(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    if sock.family == socket.AF_INET6:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
+
+
+def make_server(app, ws_max_size: int = 8 * 1024 * 1024, log_level: str = "warning",
+                limit_concurrency: int | None = 256):
+    import uvicorn
+
+    try:
+        import uvicorn.protocols.websockets.websockets_sansio_impl  # noqa: F401
+
+        ws = "websockets-sansio"
+    except ImportError:  # older uvicorn
+        ws = "websockets"
+    config = uvicorn.Config(app, log_level=log_level, ws=ws, ws_max_size=ws_max_size,
+                            limit_concurrency=limit_concurrency, timeout_keep_alive=5, access_log=False)
+    return uvicorn.Server(config)
+
+
+@dataclass
+class BackgroundServer:
+    """A server running on a thread; ``url`` ends with a slash. Call :meth:`stop` when done."""
+
+    url: str
+    server: object
+    thread: threading.Thread
+    sock: socket.socket
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True  # type: ignore[attr-defined]
+        self.thread.join(timeout)
+        self.sock.close()
+
+
+def start_background(app, host: str = "127.0.0.1", port: int = 0, ready_timeout: float = 30.0,
+                     **kw) -> BackgroundServer:
+    """Serve ``app`` on a thread bound to ``host:port`` (0: any free port) and wait until it accepts requests."""
+    sock = bind_socket(host, port)
+    server = make_server(app, **kw)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="facemoji-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + ready_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("the server did not start")
+        time.sleep(0.02)
+    return BackgroundServer(url_for(sock), server, thread, sock)

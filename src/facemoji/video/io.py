@@ -1,0 +1,399 @@
+"""Reading and writing video files with PyAV (FFmpeg).
+
+:class:`VideoReader` opens anything FFmpeg can demux (files and stream URLs),
+checks it is usable (a video stream, a sane size), and yields upright RGB
+frames with their timestamps, plus, on request, the audio packets to carry
+over. :class:`VideoWriter` encodes RGB frames as H.264/yuv420p in MP4 to a
+temporary file beside the destination, copies or transcodes audio into it,
+and renames it into place only when everything has been written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from facemoji.errors import InputError
+
+# Resolution limits: above 8K on a side, or beyond 8K UHD's pixel count, is refused.
+MAX_SIDE = 8192
+MAX_PIXELS = 8192 * 4320
+
+# Audio is copied into the MP4 as it is only when it is AAC from a container that keeps proper
+# timestamps; everything else (MP3 in AVI, Opus, Vorbis, PCM, FLAC ...) is re-encoded as AAC.
+MP4_AUDIO_COPY = frozenset({"aac"})
+COPY_FROM_FORMATS = ("mov", "mp4", "m4a", "3gp", "matroska", "webm")
+
+URL_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https://", "udp://", "tcp://", "srt://")
+
+
+def is_url(text: str) -> bool:
+    return str(text).lower().startswith(URL_PREFIXES)
+
+
+def _first_line(e: BaseException) -> str:
+    strerror = getattr(e, "strerror", None)
+    if isinstance(strerror, str) and strerror:
+        return strerror
+    text = str(e).strip()
+    return text.splitlines()[0] if text else e.__class__.__name__
+
+
+@dataclass
+class VideoFrameData:
+    """One decoded frame: upright RGB pixels, timestamp (stream time base) and seconds from the start."""
+
+    index: int
+    time: float
+    image: np.ndarray
+    pts: int | None
+
+
+class VideoReader:
+    """Decode the first video stream of a file or URL into upright RGB frames.
+
+    Raises :class:`InputError` (one line) when the input is missing, not a
+    video, has no video stream, or is larger than ``MAX_SIDE``/``MAX_PIXELS``.
+    """
+
+    def __init__(self, source: str | os.PathLike, *, threads: int = 0, with_audio: bool = False,
+                 max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS) -> None:
+        import av
+
+        self.name = str(source)
+        if not is_url(self.name):
+            p = Path(source)
+            if not p.exists():
+                raise InputError(f"{p}: no such file")
+            if p.is_dir():
+                raise InputError(f"{p}: is a folder, not a video")
+            if p.stat().st_size == 0:
+                raise InputError(f"{p}: empty file (0 bytes)")
+        try:
+            options = {"rw_timeout": "10000000"} if is_url(self.name) else {}
+            self.container = av.open(self.name, options=options, timeout=(10.0, 10.0))
+        except av.FFmpegError as e:
+            raise InputError(f"{self.name}: not a video FFmpeg can read, or corrupt ({_first_line(e)})") from None
+        except OSError as e:
+            raise InputError(f"{self.name}: cannot open ({e.strerror or _first_line(e)})") from None
+        try:
+            if not self.container.streams.video:
+                kinds = sorted({s.type for s in self.container.streams})
+                what = f"only {', '.join(kinds)}" if kinds else "no streams at all: empty, or not a video"
+                raise InputError(f"{self.name}: has no video stream ({what})")
+            self.stream = self.container.streams.video[0]
+            cc = self.stream.codec_context
+            w, h = int(cc.width or 0), int(cc.height or 0)
+            if w <= 0 or h <= 0:
+                raise InputError(f"{self.name}: video stream has no picture size (corrupt?)")
+            if max(w, h) > max_side or w * h > max_pixels:
+                raise InputError(f"{self.name}: video resolution {w}x{h} is too large (the limit is {max_side} "
+                                 f"pixels a side and {max_pixels / 1e6:.0f} megapixels)")
+            if threads >= 0:
+                self.stream.thread_type = "AUTO"
+                self.stream.codec_context.thread_count = threads
+            self.coded_size = (w, h)
+            rate = self.stream.average_rate or self.stream.guessed_rate or self.stream.base_rate
+            self.rate: Fraction | None = Fraction(rate) if rate and 0 < float(rate) < 1000 else None
+            self.fps = float(self.rate) if self.rate else None
+            self.time_base: Fraction = self.stream.time_base or Fraction(1, 90000)
+            self.frame_count = int(self.stream.frames) if self.stream.frames else None
+            self.frame_count_exact = self.frame_count is not None  # from the header (MP4/MOV), not estimated
+            self.duration = self._duration()
+            # the video stream's own length (the container's may include a longer audio track)
+            self.video_duration = float(self.stream.duration * self.time_base) if self.stream.duration else None
+            if self.frame_count is None and self.duration and self.fps:
+                self.frame_count = max(1, round(self.duration * self.fps))
+            self.audio = self.container.streams.audio[0] if with_audio and self.container.streams.audio else None
+            self.frames_read = 0
+            self.first_pts: int | None = None
+            self._pending: list[tuple[str, Any]] = []
+            self._demux = self.container.demux(*([self.stream] + ([self.audio] if self.audio is not None else [])))
+            self._peek()
+        except BaseException:
+            self.container.close()
+            raise
+
+    def _duration(self) -> float | None:
+        if self.stream.duration and self.time_base:
+            return float(self.stream.duration * self.time_base)
+        if self.container.duration:
+            return self.container.duration / 1_000_000
+        return None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.container.close()
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _peek(self) -> None:
+        """Decode up to the first frame now, so size and rotation are known and empty videos are refused."""
+        for kind, item in self._items():
+            self._pending.append((kind, item))
+            if kind == "video":
+                w, h = item.image.shape[1], item.image.shape[0]
+                self.size = (w, h)
+                self.rotation = (self._first_rotation // 90 % 4) * 90
+                return
+        raise InputError(f"{self.name}: video has no frames (empty, or truncated before the first frame)")
+
+    def _items(self) -> Iterator[tuple[str, Any]]:
+        import av
+
+        try:
+            for packet in self._demux:
+                if packet.stream is self.stream:
+                    for frame in self.stream.decode(packet):
+                        yield "video", self._wrap(frame)
+                elif packet.dts is not None or packet.size:
+                    yield "audio", packet
+        except av.FFmpegError as e:
+            if self.frames_read == 0:
+                raise InputError(f"{self.name}: cannot decode video ({_first_line(e)})") from None
+            raise InputError(f"{self.name}: corrupt or truncated video: decoding failed after "
+                             f"{self.frames_read} frames ({_first_line(e)})") from None
+
+    def read(self) -> Iterator[tuple[str, Any]]:
+        """Everything in file order: ``("video", VideoFrameData)`` and, with audio, ``("audio", packet)``."""
+        pending, self._pending = self._pending, []
+        yield from pending
+        yield from self._items()
+
+    def frames(self) -> Iterator[VideoFrameData]:
+        """Every frame, upright RGB, in presentation order."""
+        for kind, item in self.read():
+            if kind == "video":
+                yield item
+
+    def _to_rgb(self, frame: Any) -> np.ndarray:
+        img = frame.to_ndarray(format="rgb24")
+        rot = getattr(frame, "rotation", 0) or 0
+        k = int(round(rot / 90.0)) % 4
+        if self.frames_read == 0:
+            self._first_rotation = k * 90
+        if k:
+            img = np.ascontiguousarray(np.rot90(img, k))
+        return img
+
+    def _wrap(self, frame: Any) -> VideoFrameData:
+        import av
+
+        try:
+            img = self._to_rgb(frame)
+        except av.FFmpegError as e:
+            raise InputError(f"{self.name}: cannot convert frame {self.frames_read} ({_first_line(e)})") from None
+        pts = frame.pts
+        if self.frames_read == 0:
+            self.first_pts = pts
+        if pts is not None and self.first_pts is not None:
+            t = float((pts - self.first_pts) * self.time_base)
+        else:
+            t = self.frames_read / (self.fps or 30.0)
+        data = VideoFrameData(self.frames_read, t, img, pts)
+        self.frames_read += 1
+        return data
+
+
+def check_output_path(path: str | os.PathLike, inputs: tuple[str, ...] = ()) -> Path:
+    """Refuse output paths in missing folders, that are folders, or that would overwrite an input."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder; give an output file name such as {p / 'out.mp4'}")
+    if not parent.exists():
+        raise InputError(f"{p}: output folder {parent} does not exist")
+    if not parent.is_dir():
+        raise InputError(f"{p}: {parent} is not a folder")
+    for src in inputs:
+        if not is_url(src) and Path(src).exists() and p.exists() and os.path.samefile(src, p):
+            raise InputError(f"{p}: output would overwrite the input; choose another -o")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"{p}: cannot write in {parent} (permission denied)")
+    return p
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+class AtomicFile:
+    """A temporary file beside ``dest``, renamed onto it by :meth:`commit`, removed by :meth:`discard`."""
+
+    def __init__(self, dest: str | os.PathLike, suffix: str = "") -> None:
+        self.dest = Path(dest)
+        parent = self.dest.parent if str(self.dest.parent) else Path(".")
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.dest.name}.", suffix=f".part{suffix}", dir=parent)
+        except OSError as e:
+            raise InputError(f"{self.dest}: cannot write there ({e.strerror or e})") from None
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self.done = False
+
+    def commit(self) -> None:
+        try:
+            os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes files private; give the usual permissions
+            os.replace(self.tmp, self.dest)
+        except OSError as e:
+            self.discard()
+            raise InputError(f"{self.dest}: cannot write ({e.strerror or e})") from None
+        self.done = True
+
+    def discard(self) -> None:
+        if not self.done:
+            self.tmp.unlink(missing_ok=True)
+            self.done = True
+
+
+class VideoWriter:
+    """Encode RGB frames to H.264 (yuv420p) MP4, written atomically.
+
+    ``rate`` is the nominal frame rate; frames may carry explicit timestamps
+    (``pts`` in ``time_base`` units) so variable-frame-rate inputs stay in
+    sync with their audio. ``audio`` is an input audio stream whose packets
+    are passed to :meth:`write_audio`: copied when MP4 can hold the codec,
+    otherwise decoded and re-encoded as AAC.
+    """
+
+    def __init__(self, path: str | os.PathLike, width: int, height: int, rate: Fraction | float | None,
+                 *, time_base: Fraction | None = None, audio: Any = None, preset: str = "veryfast", crf: int = 23,
+                 threads: int = 0) -> None:
+        import av
+
+        self.path = Path(path)
+        self.file = AtomicFile(self.path, ".mp4")
+        # yuv420p needs even sides: drop the odd last row/column
+        self.width, self.height = width - width % 2, height - height % 2
+        if self.width < 2 or self.height < 2:
+            self.file.discard()
+            raise InputError(f"{self.path}: frame size {width}x{height} is too small to encode")
+        rate = Fraction(rate).limit_denominator(100000) if rate else Fraction(30)
+        self.rate = rate
+        self.time_base = time_base or Fraction(1, 1) / rate
+        try:
+            self.container = av.open(str(self.file.tmp), "w", format="mp4")
+            self.video = self.container.add_stream("libx264", rate=rate)
+            self.video.width, self.video.height = self.width, self.height
+            self.video.pix_fmt = "yuv420p"
+            self.video.time_base = self.time_base
+            self.video.codec_context.time_base = self.time_base
+            self.video.codec_context.thread_count = threads
+            self.video.options = {"preset": preset, "crf": str(crf)}
+            self.audio_in = audio
+            self.audio_out = None
+            self.audio_copy = False
+            self._resampler = None
+            self._audio_next: int | None = None
+            if audio is not None:
+                self._add_audio(audio)
+        except av.FFmpegError as e:
+            self.abort()
+            raise InputError(f"{self.path}: cannot start the video encoder ({_first_line(e)})") from None
+        self.frames_written = 0
+        self._last_pts: int | None = None
+
+    def _add_audio(self, audio: Any) -> None:
+        name = audio.codec_context.name
+        fmt = audio.container.format.name if audio.container is not None else ""
+        if name in MP4_AUDIO_COPY and any(f in fmt.split(",") for f in COPY_FROM_FORMATS):
+            self.audio_out = self.container.add_stream_from_template(audio)
+            self.audio_copy = True
+            return
+        import av
+
+        rate = audio.codec_context.sample_rate or 48000
+        if rate not in (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 64000, 88200, 96000):
+            rate = 48000
+        layout = "mono" if (audio.codec_context.channels or 2) == 1 else "stereo"
+        self.audio_out = self.container.add_stream("aac", rate=rate, layout=layout)
+        self.audio_out.bit_rate = 128000 if layout == "stereo" else 96000
+        self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+
+    def write(self, image: np.ndarray, pts: int | None = None) -> None:
+        import av
+
+        if image.shape[0] != self.height or image.shape[1] != self.width:
+            image = image[: self.height, : self.width]
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        if pts is None:
+            pts = round(self.frames_written / self.rate / self.time_base)
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1  # never go backwards (broken or duplicated timestamps)
+        frame.pts = pts
+        frame.time_base = self.time_base
+        self._last_pts = pts
+        frame = frame.reformat(format="yuv420p")
+        for packet in self.video.encode(frame):
+            self.container.mux(packet)
+        self.frames_written += 1
+
+    def write_audio(self, packet: Any) -> None:
+        if self.audio_out is None or packet.size == 0 and packet.pts is None:
+            return
+        if self.audio_copy:
+            if packet.dts is None:
+                return
+            packet.stream = self.audio_out
+            self.container.mux(packet)
+            return
+        for frame in packet.decode():
+            self._encode_audio(frame)
+
+    def _encode_audio(self, frame: Any) -> None:
+        assert self._resampler is not None and self.audio_out is not None
+        rate = self.audio_out.codec_context.sample_rate
+        if self._audio_next is None:  # continue the samples from where the input's audio starts
+            start = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else 0.0
+            self._audio_next = max(0, round(start * rate))
+        for f in self._resampler.resample(frame):
+            self._encode_audio_frame(f)
+
+    def _encode_audio_frame(self, f: Any) -> None:
+        assert self.audio_out is not None and self._audio_next is not None
+        rate = self.audio_out.codec_context.sample_rate
+        f.pts, f.time_base = self._audio_next, Fraction(1, rate)
+        self._audio_next += f.samples
+        for p in self.audio_out.encode(f):
+            self.container.mux(p)
+
+    def close(self) -> None:
+        """Flush the encoders, close the file and rename it onto the destination."""
+        import av
+
+        try:
+            for packet in self.video.encode():
+                self.container.mux(packet)
+            if self.audio_out is not None and not self.audio_copy:
+                assert self.audio_in is not None and self._resampler is not None
+                for frame in self.audio_in.codec_context.decode(None):
+                    self._encode_audio(frame)
+                for f in self._resampler.resample(None) if self._audio_next is not None else []:
+                    self._encode_audio_frame(f)
+                for p in self.audio_out.encode(None):
+                    self.container.mux(p)
+            self.container.close()
+        except (av.FFmpegError, OSError) as e:
+            self.abort()
+            raise InputError(f"{self.path}: writing the video failed ({_first_line(e)})") from None
+        self.file.commit()
+
+    def abort(self) -> None:
+        """Stop without producing the output: the temporary file is removed."""
+        with contextlib.suppress(Exception):
+            self.container.close()
+        self.file.discard()

@@ -1,0 +1,423 @@
+"""The HTTP API and the live WebSocket, over real HTTP against a running server."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import tempfile
+import threading
+import zlib
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import compose_faces
+from facemoji.labels import EMOTIONS
+from facemoji.server import ServerConfig, create_app, start_background
+
+SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "schema.json"
+ASTRONAUT_BOX = (180, 62, 271, 178)  # x1, y1, x2, y2 of the face in skimage's astronaut
+
+
+def jpeg(img: np.ndarray, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def png(img: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
+    """A 1-bit PNG of width x height white pixels that compresses to a few kilobytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    row = b"\x00" + b"\xff" * ((width + 7) // 8)
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def image_validator():
+    jsonschema = pytest.importorskip("jsonschema")
+    if not SCHEMA.exists():
+        pytest.skip("docs/schema.json not written yet")
+    full = json.loads(SCHEMA.read_text())
+    schema = {"$schema": full.get("$schema", "https://json-schema.org/draft/2020-12/schema"),
+              "$defs": full["$defs"], "$ref": "#/$defs/image"}
+    return jsonschema.Draft202012Validator(schema)
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = start_background(create_app(ServerConfig()))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.url, timeout=60) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def astronaut_jpeg(astronaut) -> bytes:
+    return jpeg(astronaut)
+
+
+def assert_json_error(r: httpx.Response, status: int) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    body = r.json()
+    assert isinstance(body.get("error"), str) and body["error"]
+
+
+def assert_healthy(client: httpx.Client) -> None:
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+# ---------------------------------------------------------------- analyze
+def test_analyze_multipart_finds_the_astronaut(client, astronaut, astronaut_jpeg, pipeline):
+    r = client.post("/api/v1/analyze", files={"file": ("astronaut.jpg", astronaut_jpeg, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    rec = r.json()
+    image_validator().validate(rec)
+    assert rec["path"] == "astronaut.jpg" and (rec["width"], rec["height"]) == (512, 512)
+    assert len(rec["faces"]) == 1
+    f = rec["faces"][0]
+    b = f["box"]
+    x1, y1, x2, y2 = ASTRONAUT_BOX
+    assert abs(b["x"] - x1) < 15 and abs(b["y"] - y1) < 15
+    assert abs(b["x"] + b["width"] - x2) < 15 and abs(b["y"] + b["height"] - y2) < 15
+    assert f["emotion"] in EMOTIONS and set(f["probabilities"]) == set(EMOTIONS)
+    assert f["emotion"] == max(f["probabilities"], key=f["probabilities"].get)
+    # the same answer as the library on the same decoded pixels
+    local = pipeline.analyze(np.asarray(Image.open(io.BytesIO(astronaut_jpeg)).convert("RGB")))
+    assert len(local) == 1
+    assert np.allclose([b["x"], b["y"], b["width"], b["height"]],
+                       [local[0].box[0], local[0].box[1], local[0].width, local[0].height], atol=0.2)
+    assert f["emotion"] == local[0].emotion
+    for k, v in local[0].probabilities.items():
+        assert abs(f["probabilities"][k] - v) < 1e-3
+
+
+def test_analyze_raw_body_png_matches_multipart(client, astronaut):
+    data = png(astronaut)
+    raw = client.post("/api/v1/analyze", content=data, headers={"content-type": "image/png"})
+    octet = client.post("/api/v1/analyze", content=data, headers={"content-type": "application/octet-stream"})
+    form = client.post("/api/v1/analyze", files={"file": ("a.png", data, "image/png")})
+    for r in (raw, octet, form):
+        assert r.status_code == 200, r.text
+        image_validator().validate(r.json())
+    assert "path" not in raw.json()
+    assert raw.json()["faces"] == form.json()["faces"] == octet.json()["faces"]
+
+
+def test_analyze_several_faces_largest_first(client, astronaut_face):
+    frame = compose_faces(astronaut_face, [(30, 60, 160), (300, 40, 300)])
+    r = client.post("/api/v1/analyze", content=jpeg(frame), headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200
+    faces = r.json()["faces"]
+    assert len(faces) == 2
+    big, small = faces
+    assert big["box"]["width"] > small["box"]["width"]
+    assert big["box"]["x"] > 300 and small["box"]["x"] < 190
+
+
+def test_analyze_real_fer_faces(client, fer_public):
+    """FER2013 rows (48x48) scaled up onto a plain background: a face is found and classified."""
+    x = fer_public["x"]
+    found = 0
+    for i in range(4):
+        face = np.repeat(np.asarray(x[i], np.uint8).reshape(48, 48, 1), 3, axis=2)
+        frame = compose_faces(face, [(220, 140, 200)])
+        r = client.post("/api/v1/analyze", content=png(frame), headers={"content-type": "image/png"})
+        assert r.status_code == 200
+        image_validator().validate(r.json())
+        found += len(r.json()["faces"]) >= 1
+    assert found >= 2
+
+
+# ---------------------------------------------------------------- emojify
+def test_emojify_matches_library_and_formats(client, astronaut, pipeline):
+    data = png(astronaut)
+    r = client.post("/api/v1/emojify", content=data, headers={"content-type": "image/png"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    out = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
+    expected, faces = pipeline.process(astronaut, "emoji")
+    assert out.shape == astronaut.shape
+    assert np.abs(out.astype(int) - expected.astype(int)).mean() < 0.5
+    x1, y1, x2, y2 = ASTRONAUT_BOX
+    assert np.abs(out[y1:y2, x1:x2].astype(int) - astronaut[y1:y2, x1:x2]).mean() > 40  # the face is covered
+    summary = json.loads(r.headers["x-facemoji-result"])
+    assert summary["faces_total"] == 1 and summary["faces"][0]["emotion"] == faces[0].emotion
+
+    j = client.post("/api/v1/emojify?format=jpeg", content=data)
+    assert j.status_code == 200 and j.headers["content-type"] == "image/jpeg" and j.content[:2] == b"\xff\xd8"
+    a = client.post("/api/v1/emojify", content=data, headers={"accept": "image/jpeg"})
+    assert a.headers["content-type"] == "image/jpeg"
+    a = client.post("/api/v1/emojify", content=data, headers={"accept": "text/html, image/png;q=0.9, image/jpeg;q=0.5"})
+    assert a.headers["content-type"] == "image/png"
+    assert_json_error(client.post("/api/v1/emojify", content=data, headers={"accept": "application/json"}), 406)
+    assert_json_error(client.post("/api/v1/emojify?format=gif", content=data), 400)
+
+
+def test_emojify_modes(client, astronaut):
+    data = png(astronaut)
+    outs = {}
+    for mode in ("emoji", "boxes", "both"):
+        r = client.post(f"/api/v1/emojify?mode={mode}", files={"file": ("a.png", data, "image/png")})
+        assert r.status_code == 200, r.text
+        outs[mode] = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB")).astype(int)
+    x1, y1, x2, y2 = ASTRONAUT_BOX
+    inner = (slice(y1 + 20, y2 - 20), slice(x1 + 20, x2 - 20))
+    assert np.abs(outs["boxes"][inner] - astronaut[inner]).mean() < 2  # boxes leave the face visible
+    assert np.abs(outs["emoji"][inner] - astronaut[inner]).mean() > 40
+    assert np.abs(outs["both"] - outs["emoji"]).sum() > 0 and np.abs(outs["both"] - outs["boxes"]).sum() > 0
+    form = client.post("/api/v1/emojify", files={"file": ("a.png", data, "image/png")}, data={"mode": "boxes"})
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(form.content)).convert("RGB")), outs["boxes"])
+    assert_json_error(client.post("/api/v1/emojify?mode=sparkles", content=data), 400)
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_inputs_get_json_4xx_and_server_stays_up(client, astronaut_jpeg):
+    post = client.post
+    cases = [
+        (post("/api/v1/analyze", content=b"hello, this is not an image"), 400),
+        (post("/api/v1/analyze", content=astronaut_jpeg[: len(astronaut_jpeg) // 2]), 400),
+        (post("/api/v1/analyze", content=astronaut_jpeg[:200], headers={"content-type": "image/jpeg"}), 400),
+        (post("/api/v1/emojify", content=astronaut_jpeg[: len(astronaut_jpeg) // 3]), 400),
+        (post("/api/v1/analyze", content=b""), 400),
+        (post("/api/v1/analyze", content=astronaut_jpeg, headers={"content-type": "text/plain"}), 415),
+        (post("/api/v1/analyze", json={"image": "astronaut.jpg"}), 415),
+        (post("/api/v1/analyze", content=astronaut_jpeg, headers={"content-encoding": "gzip"}), 415),
+        (post("/api/v1/analyze", content=b"--xx\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nabc",
+              headers={"content-type": "multipart/form-data; boundary=xx"}), 400),
+        (post("/api/v1/analyze", content=b"garbage", headers={"content-type": "multipart/form-data"}), 400),
+        (post("/api/v1/analyze", files={"picture": ("a.jpg", astronaut_jpeg, "image/jpeg")}), 400),
+        (post("/api/v1/analyze", files={"file": ("a.jpg", b"", "image/jpeg")}), 400),
+        (post("/api/v1/analyze", files={"file": ("a.txt", b"just text", "text/plain")}), 400),
+        (client.get("/api/v1/analyze"), 405),
+        (client.get("/api/v1/nothing"), 404),
+        (client.get("/emoji/unicorn.png"), 404),
+    ]
+    for r, status in cases:
+        assert_json_error(r, status)
+    assert_healthy(client)
+
+
+def test_oversize_upload_is_413(client):
+    big = np.random.default_rng(0).integers(0, 256, 21 * 1024 * 1024, dtype=np.uint8).tobytes()
+    assert_json_error(client.post("/api/v1/analyze", content=big, headers={"content-type": "image/jpeg"}), 413)
+    assert_json_error(client.post("/api/v1/analyze", files={"file": ("big.jpg", big, "image/jpeg")}), 413)
+
+    def chunks():  # no Content-Length: the limit is found while reading
+        for i in range(0, len(big), 1 << 20):
+            yield big[i : i + (1 << 20)]
+
+    assert_json_error(client.post("/api/v1/emojify", content=chunks()), 413)
+    assert_healthy(client)
+
+
+def test_decompression_bomb_is_refused(client):
+    bomb = png_bomb()
+    assert len(bomb) < 200_000
+    assert_json_error(client.post("/api/v1/analyze", content=bomb, headers={"content-type": "image/png"}), 413)
+    assert_json_error(client.post("/api/v1/emojify", files={"file": ("bomb.png", bomb, "image/png")}), 413)
+    assert_healthy(client)
+
+
+def test_uploads_never_touch_disk(client, astronaut, monkeypatch, tmp_path):
+    """A multipart upload much larger than Starlette's 1 MB spool threshold leaves no temporary file."""
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    big = np.asarray(Image.fromarray(astronaut).resize((1600, 1600)))
+    noisy = np.clip(big.astype(int) + np.random.default_rng(1).integers(-20, 20, big.shape), 0, 255).astype(np.uint8)
+    data = png(noisy)
+    assert len(data) > 3_000_000
+    r = client.post("/api/v1/analyze", files={"file": ("big.png", data, "image/png")})
+    assert r.status_code == 200 and len(r.json()["faces"]) == 1
+    assert list(spool.iterdir()) == []
+
+
+# ---------------------------------------------------------------- load
+def test_overload_gives_503_with_retry_after(astronaut):
+    srv = start_background(create_app(ServerConfig(queue_size=1)))
+    try:
+        big = jpeg(np.asarray(Image.fromarray(astronaut).resize((1280, 1280))))
+        results: list[httpx.Response] = []
+        lock = threading.Lock()
+        start = threading.Barrier(12)
+
+        def one() -> None:
+            with httpx.Client(base_url=srv.url, timeout=120) as c:
+                start.wait()
+                r = c.post("/api/v1/emojify", content=big, headers={"content-type": "image/jpeg"})
+            with lock:
+                results.append(r)
+
+        threads = [threading.Thread(target=one) for _ in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = [r.status_code for r in results]
+        assert len(codes) == 12 and set(codes) <= {200, 503}, codes
+        assert codes.count(200) >= 1 and codes.count(503) >= 1, codes
+        for r in results:
+            if r.status_code == 503:
+                assert_json_error(r, 503)
+                assert int(r.headers["retry-after"]) >= 1
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            assert_healthy(c)
+            assert c.get("/healthz").json()["queue"]["in_use"] == 0
+            assert c.post("/api/v1/analyze", content=big).status_code == 200
+    finally:
+        srv.stop()
+
+
+def test_slow_and_idle_clients_are_cut_off(astronaut_face):
+    """An upload that stalls gets 408; a live connection that goes quiet is closed; neither holds a slot."""
+    import socket
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    srv = start_background(create_app(ServerConfig(queue_size=1, body_timeout=1.0, ws_idle_timeout=1.0,
+                                                   max_live_clients=1)))
+    try:
+        host, port = srv.url[len("http://"):].rstrip("/").split(":")
+        with socket.create_connection((host, int(port)), timeout=30) as s:
+            s.sendall(b"POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                      b"Content-Length: 100000\r\n\r\n\xff\xd8\xff")  # ... and nothing more
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408") and b'"error"' in answer, answer[:200]
+        with connect(srv.url.replace("http://", "ws://") + "ws/live") as ws:
+            with connect(srv.url.replace("http://", "ws://") + "ws/live") as second:  # one live client at a time
+                with pytest.raises(ConnectionClosed) as closed:
+                    second.recv(timeout=30)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+            with pytest.raises(ConnectionClosed):
+                ws.recv(timeout=30)  # we send nothing; the server hangs up
+        frame = jpeg(compose_faces(astronaut_face, [(220, 120, 200)]))
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            assert c.get("/healthz").json()["queue"]["in_use"] == 0
+            assert c.post("/api/v1/analyze", content=frame).status_code == 200
+    finally:
+        srv.stop()
+
+
+# ---------------------------------------------------------------- page and docs
+def test_page_docs_and_health(client):
+    r = client.get("/")
+    assert r.status_code == 200 and "on your own machine" in r.text
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "http" not in csp
+    for path in ("/static/app.js", "/static/style.css"):
+        s = client.get(path)
+        assert s.status_code == 200
+        assert "https://" not in s.text and "http://" not in s.text  # nothing fetched from elsewhere
+    for name in EMOTIONS:
+        e = client.get(f"/emoji/{name}.png")
+        assert e.status_code == 200 and e.content[:8] == b"\x89PNG\r\n\x1a\n"
+    spec = client.get("/openapi.json").json()
+    assert {"/api/v1/analyze", "/api/v1/emojify", "/healthz"} <= set(spec["paths"])
+    body = spec["paths"]["/api/v1/analyze"]["post"]["requestBody"]["content"]
+    assert "multipart/form-data" in body and "image/*" in body
+    assert client.get("/docs").status_code == 200
+    h = client.get("/healthz").json()
+    assert h["status"] == "ok" and tuple(h["classes"]) == EMOTIONS
+
+
+# ---------------------------------------------------------------- live WebSocket
+def ws_url(server, path: str = "ws/live") -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+def test_live_websocket_answers_and_drops_stale_frames(server, astronaut_face):
+    from websockets.sync.client import connect
+
+    frame = jpeg(compose_faces(astronaut_face, [(220, 120, 200)]))
+    with connect(ws_url(server), max_size=2**20) as ws:
+        ws.send(frame)
+        first = json.loads(ws.recv(timeout=60))
+        assert first["type"] == "result" and (first["width"], first["height"]) == (640, 480)
+        assert len(first["faces"]) == 1 and first["faces"][0]["emotion"] in EMOTIONS
+        b = first["faces"][0]["box"]
+        assert 200 < b["x"] + b["width"] / 2 < 440 and 120 < b["y"] + b["height"] / 2 < 320
+        # a burst faster than the model: only the newest waiting frame is answered
+        for _ in range(6):
+            ws.send(frame)
+        replies: list[dict] = []
+        while True:  # every frame is either answered or dropped, never queued
+            replies.append(json.loads(ws.recv(timeout=60)))
+            last = replies[-1]
+            if 1 + len(replies) + last["dropped"] == last["received"] == 7:
+                break
+        assert all(r["type"] == "result" for r in replies)
+        assert len(replies) < 6 and last["dropped"] >= 1
+        # a bad frame gets an error message and the connection keeps working
+        ws.send(b"not a jpeg")
+        err = json.loads(ws.recv(timeout=60))
+        assert err["type"] == "error" and "not an image" in err["error"]
+        ws.send(frame)
+        assert json.loads(ws.recv(timeout=60))["type"] == "result"
+
+
+def test_live_websocket_refuses_foreign_origin_and_survives_vanishing_clients(server, client, astronaut_face):
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with pytest.raises(InvalidStatus):
+        with connect(ws_url(server), origin="http://evil.example") as ws:
+            ws.recv(timeout=10)
+    frame = jpeg(compose_faces(astronaut_face, [(220, 120, 200)]))
+    for _ in range(5):  # send a frame and vanish without reading the answer
+        with connect(ws_url(server)) as ws:
+            ws.send(frame)
+    with connect(ws_url(server)) as ws:
+        ws.send(frame)
+        assert json.loads(ws.recv(timeout=60))["type"] == "result"
+    assert_healthy(client)
+
+
+# ---------------------------------------------------------------- the command
+def test_serve_command_prints_address_and_serves():
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    bad = subprocess.run([sys.executable, "-m", "facemoji", "serve", "--queue-size", "0"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "queue-size" in bad.stderr and "Traceback" not in bad.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "facemoji", "serve", "--port", "0"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stderr.readline()
+        m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        assert m, line
+        r = httpx.get(m.group(1) + "healthz", timeout=30)
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+    finally:
+        proc.send_signal(signal.SIGINT)  # Ctrl+C
+        rest = proc.communicate(timeout=30)[1]
+    assert proc.returncode == 0 and "server stopped" in rest

@@ -1,0 +1,472 @@
+"""Videos end to end: real faces moving through composed H.264 clips with audio, and bad inputs via the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from facemoji.pipeline import Pipeline
+from facemoji.video import DEFAULT_DETECT_EVERY, auto_detect_every, process_video
+from videos import (
+    Clip,
+    astronaut_crop,
+    background,
+    core_box,
+    covered_fraction,
+    crossing,
+    exit_and_return,
+    make_clip,
+    pan,
+    paste,
+    read_frames,
+    render_frames,
+    visible_area,
+    write_video,
+    zoom,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def vpipe() -> Pipeline:
+    return Pipeline()  # the video defaults: detection at 320 px
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Clip]:
+    d = tmp_path_factory.mktemp("clips")
+    face = astronaut_crop()
+    mirrored = np.ascontiguousarray(face[:, ::-1])
+    return {
+        "pan": make_clip(d / "pan.mp4", [face], pan, frames=30, fps=15),
+        "zoom": make_clip(d / "zoom.mp4", [face], zoom, frames=30, fps=15),
+        "exit": make_clip(d / "exit.mp4", [face], exit_and_return, frames=45, fps=15),
+        "cross": make_clip(d / "cross.mp4", [face, mirrored], crossing, frames=40, fps=20),
+    }
+
+
+class Run:
+    def __init__(self, clip: Clip, out: Path, pipe: Pipeline, detect_every: int) -> None:
+        self.clip = clip
+        self.faces: list[list] = []
+        self.report = process_video(clip.path, out, pipe, detect_every=detect_every, progress=False,
+                                    on_frame=lambda i, t, faces: self.faces.append(faces))
+        self.out = out
+        self.inp_frames = read_frames(clip.path)
+        self.out_frames = read_frames(out)
+
+
+_runs: dict[tuple[str, int], Run] = {}
+
+
+def run_clip(name: str, clips, pipe, tmp_path_factory, detect_every: int | None = DEFAULT_DETECT_EVERY) -> Run:
+    key = (name, detect_every)
+    if key not in _runs:
+        out = tmp_path_factory.mktemp("out") / f"{name}_{detect_every}.mp4"
+        _runs[key] = Run(clips[name], out, pipe, detect_every)
+    return _runs[key]
+
+
+def assert_covered(run: Run, min_visible: float = 0.6, min_covered: float = 0.85) -> None:
+    """Inside every visible face's core, the output differs strongly from the input: emoji pixels."""
+    assert len(run.out_frames) == len(run.inp_frames) == run.clip.frames
+    for i, squares in enumerate(run.clip.truth):
+        for sq in squares:
+            if visible_area(sq, run.clip.size) < min_visible:
+                continue
+            cov = covered_fraction(run.out_frames[i], run.inp_frames[i], core_box(sq))
+            assert cov >= min_covered, f"frame {i}: face at {sq} only {cov:.0%} covered"
+
+
+def nearest_truth(face, squares) -> int:
+    cx, cy = face.center
+    d = [np.hypot(cx - (x + s / 2), cy - (y + s / 2)) for x, y, s in squares]
+    return int(np.argmin(d))
+
+
+@pytest.mark.parametrize("name", ["pan", "zoom", "exit", "cross"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_every_visible_face_is_covered(name, k, clips, vpipe, tmp_path_factory) -> None:
+    assert_covered(run_clip(name, clips, vpipe, tmp_path_factory, k))
+
+
+def test_default_detect_every_covers(clips, vpipe, tmp_path_factory) -> None:
+    """The default (auto) detects about 10 times a second: every 2nd frame of these 15 and 20 fps clips."""
+    assert [auto_detect_every(f) for f in (None, 10, 15, 24, 25, 30, 60, 240)] == [3, 1, 2, 2, 3, 3, 6, 6]
+    for name in ("pan", "zoom", "exit", "cross"):
+        run = run_clip(name, clips, vpipe, tmp_path_factory)
+        assert run.report.detect_every == 2
+        assert_covered(run)
+
+
+@pytest.mark.parametrize("name", ["pan", "zoom"])
+def test_one_face_keeps_one_id(name, clips, vpipe, tmp_path_factory) -> None:
+    run = run_clip(name, clips, vpipe, tmp_path_factory)
+    assert all(len(f) == 1 for f in run.faces), [len(f) for f in run.faces]
+    assert {f.track_id for faces in run.faces for f in faces} == {1}
+    assert run.report.tracks == 1
+
+
+def test_face_leaving_and_returning(clips, vpipe, tmp_path_factory) -> None:
+    """While on screen the face keeps its id; after leaving for over a second it ends, and returns as a new track."""
+    run = run_clip("exit", clips, vpipe, tmp_path_factory)
+    segments: list[set[int]] = [set()]
+    for faces, squares in zip(run.faces, run.clip.truth, strict=True):
+        if visible_area(squares[0], run.clip.size) >= 0.9:
+            assert len(faces) == 1
+            segments[-1].add(faces[0].track_id)
+        elif segments[-1]:
+            segments.append(set())
+    seen = [s for s in segments if s]
+    assert len(seen) == 2 and all(len(s) == 1 for s in seen)
+    size = run.clip.size
+    off = [faces for faces, sq in zip(run.faces, run.clip.truth, strict=True) if visible_area(sq[0], size) == 0]
+    assert off and not off[-1], "the track should have ended while the face was away"
+
+
+def test_missed_detections_coast_under_the_emoji(tmp_path, vpipe) -> None:
+    """The face goes too blurred to detect for 4 frames (0.27 s): its emoji stays on it and it keeps its id."""
+    import cv2
+
+    face = astronaut_crop()
+    blurred = cv2.GaussianBlur(face, (0, 0), 8)
+    bg = background((480, 640))
+    frames, truth = [], []
+    for i in range(30):
+        sq = (80 + 8 * i, 130, 180)
+        img = bg.copy()
+        paste(img, blurred if 12 <= i < 16 else face, sq)
+        frames.append(img)
+        truth.append([sq])
+    assert vpipe.detect(frames[13]) == [] and len(vpipe.detect(frames[11])) == 1  # the premise: undetectable
+    clip = Clip(write_video(tmp_path / "blur.mp4", frames, 15), 15, 30, (640, 480), truth)
+    run = Run(clip, tmp_path / "out.mp4", vpipe, detect_every=1)
+    assert {f.track_id for faces in run.faces for f in faces} == {1}
+    assert all(len(f) == 1 for f in run.faces)
+    assert_covered(run)
+
+
+def test_crossing_faces_keep_their_ids(clips, vpipe, tmp_path_factory) -> None:
+    run = run_clip("cross", clips, vpipe, tmp_path_factory)
+    ids: dict[int, set[int]] = {0: set(), 1: set()}
+    for faces, squares in zip(run.faces, run.clip.truth, strict=True):
+        assert len(faces) == 2
+        for f in faces:
+            ids[nearest_truth(f, squares)].add(f.track_id)
+    assert len(ids[0]) == 1 and len(ids[1]) == 1 and ids[0] != ids[1]
+
+
+@pytest.mark.parametrize("name", ["pan", "zoom"])
+def test_constant_expression_does_not_flicker(name, clips, vpipe, tmp_path_factory) -> None:
+    """The astronaut's expression never changes: the shown emoji changes at most once, fewer than raw labels do."""
+    run = run_clip(name, clips, vpipe, tmp_path_factory)
+    shown = [faces[0].emotion for faces in run.faces]
+    changes = sum(a != b for a, b in zip(shown, shown[1:], strict=False))
+    assert changes <= 1, shown
+    assert run.report.timeline.changes(1) == changes
+    raw = [vpipe.analyze(img)[0].emotion for img in run.inp_frames]
+    raw_changes = sum(a != b for a, b in zip(raw, raw[1:], strict=False))
+    assert changes <= raw_changes
+
+
+def fer_sprite(gray48: np.ndarray) -> np.ndarray:
+    """A FER2013 face (48x48 grey) upscaled to 120 px on a plain 200 px square, so the detector sees a margin."""
+    import cv2
+
+    big = cv2.resize(np.repeat(gray48[..., None], 3, axis=2), (120, 120), interpolation=cv2.INTER_CUBIC)
+    out = np.full((200, 200, 3), 110, np.uint8)
+    out[40:160, 40:160] = big
+    return out
+
+
+def test_fer_face_with_a_wavering_classifier_does_not_flicker(fer_public, vpipe, tmp_path) -> None:
+    """A real FER2013 face (public-test row 45, labelled happy) zooming in: per-frame labels waver, the emoji not."""
+    clip = make_clip(tmp_path / "fer.mp4", [fer_sprite(fer_public["x"][45])], zoom, frames=30, fps=15)
+    faces: list[list] = []
+    process_video(clip.path, None, vpipe, progress=False, on_frame=lambda i, t, f: faces.append(f))
+    assert sum(len(f) == 1 for f in faces) >= 25 and max(len(f) for f in faces) == 1, [len(f) for f in faces]
+    shown = [f[0].emotion for f in faces if f]
+    raw = [[g.emotion for g in vpipe.analyze(img)] for img in read_frames(clip.path)]
+    raw_first = [r[0] for r in raw if r]
+    changes = sum(a != b for a, b in zip(shown, shown[1:], strict=False))
+    raw_changes = sum(a != b for a, b in zip(raw_first, raw_first[1:], strict=False))
+    assert changes <= 1, shown
+    assert changes <= raw_changes, (shown, raw_first)
+
+
+def test_emoji_follows_a_real_change_of_expression(fer_public, vpipe, tmp_path) -> None:
+    """A happy face replaced by a surprised one at the same place: the emoji switches within half a second."""
+    x, y = fer_public["x"], fer_public["y"]
+    classes = vpipe.classes
+
+    bg = background((480, 640))
+
+    def frame_of(sprite: np.ndarray) -> np.ndarray:
+        img = bg.copy()
+        paste(img, sprite, (220, 120, 200))
+        return img
+
+    def confident(label: str) -> int | None:
+        for i in np.where(y == classes.index(label))[0][:60]:
+            faces = vpipe.analyze(frame_of(fer_sprite(x[i])))
+            if len(faces) == 1 and faces[0].emotion == label and faces[0].probabilities[label] > 0.5:
+                return int(i)
+        return None
+
+    a, b = confident("happy"), confident("surprise")
+    if a is None or b is None:
+        pytest.skip("the installed emotion model is not confident on any FER2013 happy/surprise face")
+    fps, switch = 15, 21
+    sprites = [fer_sprite(x[a]), fer_sprite(x[b])]
+    frames = [frame_of(sprites[int(i >= switch)]) for i in range(45)]
+    path = write_video(tmp_path / "change.mp4", frames, fps)
+    faces: list[list] = []
+    process_video(path, None, vpipe, progress=False, on_frame=lambda i, t, f: faces.append(f))
+    shown = [f[0].emotion for f in faces]
+    assert shown[switch - 1] == "happy"
+    first = next(i for i in range(switch, 45) if shown[i] == "surprise")
+    assert (first - switch) / fps <= 0.5, shown
+    assert all(s == "surprise" for s in shown[first:]), shown
+
+
+def stream_info(path: Path) -> dict:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        info = {"codec": v.codec_context.name, "pix_fmt": v.codec_context.pix_fmt, "size": (v.width, v.height),
+                "rate": v.average_rate, "frames": sum(1 for _ in c.decode(video=0))}
+    with av.open(str(path)) as c:
+        if c.streams.audio:
+            a = c.streams.audio[0]
+            pkts = [p for p in c.demux(a) if p.pts is not None]
+            end = max(float((p.pts + p.duration) * p.time_base) for p in pkts)
+            start = min(float(p.pts * p.time_base) for p in pkts)
+            info |= {"audio": a.codec_context.name, "audio_seconds": end - max(0.0, start)}
+    return info
+
+
+def test_output_format_and_audio_copied(clips, vpipe, tmp_path_factory) -> None:
+    run = run_clip("pan", clips, vpipe, tmp_path_factory)
+    src, out = stream_info(run.clip.path), stream_info(run.out)
+    assert out["codec"] == "h264" and out["pix_fmt"] == "yuv420p"
+    assert out["size"] == src["size"] == (640, 480)
+    assert out["rate"] == src["rate"] == 15
+    assert out["frames"] == src["frames"] == 30
+    assert out["audio"] == "aac" and run.report.audio == "copied"
+    assert abs(out["audio_seconds"] - src["audio_seconds"]) < 0.1
+    assert abs(out["audio_seconds"] - 2.0) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("name", "codec", "pix_fmt", "audio", "rate"),
+    [
+        ("in.mkv", "libx264", "yuv420p", "flac", 48000),
+        ("in.webm", "libvpx-vp9", "yuv420p", "libopus", 48000),
+        ("in.avi", "mjpeg", "yuvj420p", "libmp3lame", 44100),
+    ],
+)
+def test_other_containers_and_audio_become_mp4_with_aac(name, codec, pix_fmt, audio, rate, tmp_path, vpipe) -> None:
+    """MKV with FLAC, WebM (VP9 + Opus), AVI (MJPEG + MP3): MP4 out, the audio re-encoded as AAC, same length."""
+    frames, truth = render_frames([astronaut_crop()], lambda i, t: [(60 + 4 * i, 40, 150)], 24, 12, size=(320, 240))
+    src = write_video(tmp_path / name, frames, 12, codec=codec, pix_fmt=pix_fmt, audio=audio, sample_rate=rate)
+    out = tmp_path / "out.mp4"
+    report = process_video(src, out, vpipe, progress=False)
+    assert report.audio == "transcoded to AAC"
+    info = stream_info(out)
+    assert info["audio"] == "aac" and info["frames"] == 24 and info["size"] == (320, 240)
+    assert abs(info["audio_seconds"] - 2.0) < 0.1
+    out_frames = read_frames(out)
+    for i, sq in enumerate(truth):
+        assert covered_fraction(out_frames[i], frames[i], core_box(sq[0])) > 0.85
+
+
+def test_rotated_phone_video_is_processed_upright(tmp_path, vpipe) -> None:
+    """Stored sideways with a display rotation: the output is upright (portrait) and the face is covered."""
+    w, h = 360, 480
+    upright, truth = render_frames([astronaut_crop()], lambda i, t: [(90 + 2 * i, 140, 180)], 16, 15, size=(w, h))
+    stored = [np.ascontiguousarray(np.rot90(f, -1)) for f in upright]
+    src = write_video(tmp_path / "phone.mov", stored, 15, fmt="mov", rotation=90)
+    out = tmp_path / "phone.mp4"
+    faces = []
+    process_video(src, out, vpipe, progress=False, on_frame=lambda i, t, f: faces.append(f))
+    assert all(len(f) == 1 for f in faces)
+    out_frames = read_frames(out)
+    assert out_frames[0].shape == (h, w, 3)
+    for i, (o, sq) in enumerate(zip(out_frames, truth, strict=True)):
+        assert covered_fraction(o, upright[i], core_box(sq[0])) > 0.85
+
+
+def test_variable_frame_rate_keeps_timing(tmp_path, vpipe) -> None:
+    """Frames at irregular times keep their times (and so stay in sync with the audio)."""
+    import av as _av
+
+    frames, _ = render_frames([astronaut_crop()], pan, 20, 15)
+    times = np.cumsum([0] + [1 if i % 3 else 3 for i in range(19)])  # in 1/30 s
+    path = tmp_path / "vfr.mkv"
+    with _av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 640, 480, "yuv420p"
+        for img, t in zip(frames, times, strict=True):
+            f = _av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts, f.time_base = int(t), Fraction(1, 30)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    seen: list[float] = []
+    out = tmp_path / "vfr.mp4"
+    process_video(path, out, vpipe, progress=False, on_frame=lambda i, t, f: seen.append(t))
+    assert np.allclose(seen, times / 30, atol=2e-3)
+    with av.open(str(out)) as c:
+        got = [float(f.time) for f in c.decode(video=0)]
+    assert np.allclose(np.array(got) - got[0], times / 30, atol=2e-3)
+
+
+# ---- the command line ----
+
+def cli(*args: str, cwd: Path | None = None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "facemoji", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=120, **kw)
+
+
+def assert_clean_failure(r: subprocess.CompletedProcess, *expect: str) -> None:
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("facemoji: error: "), r.stderr
+    assert "Traceback" not in r.stderr
+    for e in expect:
+        assert e in lines[0], r.stderr
+
+
+def test_cli_writes_video_records_and_summary(clips, tmp_path) -> None:
+    clip = clips["cross"]
+    r = cli("video", str(clip.path), "-o", str(tmp_path / "o.mp4"), "--json", str(tmp_path / "f.jsonl"),
+            "--csv", str(tmp_path / "f.csv"), "-q")
+    assert r.returncode == 0, r.stderr
+    recs = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
+    assert len(recs) == 2 * clip.frames
+    for rec in recs:
+        assert set(rec) >= {"frame", "time", "track_id", "box", "emotion", "probabilities"}
+        assert len(rec["probabilities"]) == 7 and abs(sum(rec["probabilities"].values()) - 1) < 0.01
+        assert rec["time"] == pytest.approx(rec["frame"] / clip.fps, abs=1e-3)
+    assert {r["track_id"] for r in recs} == {1, 2}
+    rows = (tmp_path / "f.csv").read_text().splitlines()
+    assert rows[0].startswith("frame,time,track_id,x,y,width,height") and len(rows) == len(recs) + 1
+    # the summary, with the default name beside the input
+    r = cli("video", str(clip.path))
+    assert r.returncode == 0, r.stderr
+    default = clip.path.with_name("cross.facemoji.mp4")
+    assert default.exists() and clip.path.exists()
+    assert "2 face(s) tracked" in r.stderr
+    assert "track 1: " in r.stderr and "track 2: " in r.stderr and "-2.0s" in r.stderr
+
+
+def _bad_inputs(d: Path, good: Path) -> dict[str, tuple[Path, str]]:
+    data = good.read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    (d / "random.mov").write_bytes(np.random.default_rng(1).integers(0, 256, 20000, dtype=np.uint8).tobytes())
+    (d / "empty.mp4").write_bytes(b"")
+    with av.open(str(d / "tone.m4a"), "w") as c:
+        s = c.add_stream("aac", rate=44100, layout="mono")
+        for start in range(0, 44100, 1024):
+            f = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            f.sample_rate, f.pts = 44100, start
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    with av.open(str(d / "noframes.mkv"), "w") as c:
+        s = c.add_stream("libx264", rate=15)
+        s.width, s.height, s.pix_fmt = 64, 64, "yuv420p"
+        c.start_encoding()
+    write_video(d / "huge.mkv", [np.zeros((16, 8448, 3), np.uint8)] * 2, 5, audio=None, codec="ffv1")
+    # an MP4 with its index at the front, cut at 90%: it opens, but ends early
+    frames, _ = render_frames([astronaut_crop()], pan, 30, 15, size=(320, 240))
+    with av.open(str(d / "faststart.mp4"), "w", options={"movflags": "faststart"}) as c:
+        s = c.add_stream("libx264", rate=15)
+        s.width, s.height, s.pix_fmt = 320, 240, "yuv420p"
+        for i, img in enumerate(frames):
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts = i
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    data = (d / "faststart.mp4").read_bytes()
+    (d / "cut.mp4").write_bytes(data[: len(data) * 9 // 10])
+    return {
+        "truncated": (d / "truncated.mp4", "corrupt"),
+        "cut short": (d / "cut.mp4", "truncated or corrupt: it announces 30 frames but only"),
+        "random": (d / "random.mov", "not a video"),
+        "zero bytes": (d / "empty.mp4", "empty file"),
+        "audio only": (d / "tone.m4a", "no video stream"),
+        "no frames": (d / "noframes.mkv", "video"),
+        "huge": (d / "huge.mkv", "too large"),
+        "missing": (d / "nope.mp4", "no such file"),
+        "folder": (d, "is a folder"),
+    }
+
+
+@pytest.mark.parametrize(
+    "kind", ["truncated", "cut short", "random", "zero bytes", "audio only", "no frames", "huge", "missing", "folder"]
+)
+def test_cli_bad_input(kind, clips, tmp_path) -> None:
+    bad = _bad_inputs(tmp_path, clips["pan"].path)
+    path, message = bad[kind]
+    out = tmp_path / "out.mp4"
+    r = cli("video", str(path), "-o", str(out), "--json", str(tmp_path / "faces.jsonl"))
+    assert_clean_failure(r, message)
+    assert not out.exists() and not (tmp_path / "faces.jsonl").exists()
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+def test_cli_bad_output_places(clips, tmp_path) -> None:
+    src = str(clips["pan"].path)
+    assert_clean_failure(cli("video", src, "-o", str(tmp_path / "no" / "such" / "out.mp4")), "does not exist")
+    assert_clean_failure(cli("video", src, "-o", src), "overwrite the input")
+    assert_clean_failure(cli("video", src, "-o", str(tmp_path / "out.avi")), ".mp4")
+    assert_clean_failure(cli("video", src, "--detect-every", "0"), "--detect-every")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        if os.access(locked, os.W_OK):  # root ignores permissions: use a kernel folder nobody can write in
+            target = Path("/sys/facemoji-out.mp4")
+        else:
+            target = locked / "out.mp4"
+        r = cli("video", src, "-o", str(target))
+        assert_clean_failure(r, "cannot write")
+        assert not target.exists()
+    finally:
+        locked.chmod(0o755)
+
+
+def test_ctrl_c_leaves_no_output(tmp_path, vpipe) -> None:
+    frames, _ = render_frames([astronaut_crop()], lambda i, t: [(100 + 3 * (i % 100), 120, 180)], 60, 30)
+    src = write_video(tmp_path / "long.mp4", frames * 4, 30)  # 240 frames
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "facemoji", "video", str(src), "-o", str(out),
+                             "--detect-every", "1", "--json", str(tmp_path / "f.jsonl")],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.mp4.*.part.mp4")) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the video's temporary file appears once frames start flowing
+    time.sleep(0.3)  # let it get part-way
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted after" in err and "frames of 240" in err
+    assert "Traceback" not in err
+    assert not out.exists() and not (tmp_path / "f.jsonl").exists()
+    assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
