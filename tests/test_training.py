@@ -67,6 +67,30 @@ def test_exported_onnx_agrees_with_pytorch(trained, fer_public):
     assert (onnx_p.argmax(1) == torch_p.argmax(1)).mean() >= 0.98
 
 
+def test_shift_averaging_export_agrees_with_pytorch(trained, fer_public, tmp_path):
+    from facemoji.classify import EmotionClassifier
+    from facemoji.train.export import Deployed, load_checkpoint
+
+    proc = facemoji("export", trained / "best.pt", "-o", tmp_path / "s.onnx", "--shift", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    clf = EmotionClassifier(tmp_path / "s.onnx")
+    assert "10 views" in json.loads(clf.metadata["facemoji.preprocessing"])["tta"]
+    x = fer_public["x"][300:332, None].astype(np.float32)
+    onnx_p = clf.predict_crops(x)
+    model, cfg, _ = load_checkpoint(trained / "best.pt")
+    shifted = Deployed(model, cfg["mean"], cfg["std"], flip=True, shifts=((2, 0), (-2, 0), (0, 2), (0, -2)))
+    flip_only = Deployed(model, cfg["mean"], cfg["std"], flip=True)
+    with torch.no_grad():
+        torch_p = shifted(torch.from_numpy(x)).numpy()
+        flip_p = flip_only(torch.from_numpy(x)).numpy()
+    assert np.abs(onnx_p - torch_p).max() < 1e-4
+    assert np.abs(onnx_p - flip_p).max() > 1e-4  # the shifted views do change the answer
+    mirrored = clf.predict_crops(x[..., ::-1].copy())
+    assert np.abs(onnx_p - mirrored).max() < 1e-4  # the view set is symmetric, so mirroring changes nothing
+    proc = facemoji("export", trained / "best.pt", "-o", tmp_path / "t.onnx", "--shift", "20")
+    assert proc.returncode == 1 and "--shift" in proc.stderr
+
+
 def test_same_seed_same_first_steps(small_data, tmp_path):
     from facemoji.train.trainer import TrainConfig, train
 
@@ -83,17 +107,17 @@ def test_same_seed_same_first_steps(small_data, tmp_path):
 def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(small_data, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "facemoji", "train", "--data", small_data / "train.npz", "--val-data",
-           small_data / "val.npz", "--out", out, "--epochs", "40", "--arch", "emovgg"]
+           small_data / "val.npz", "--out", out, "--epochs", "400", "--arch", "emovgg"]
     proc = subprocess.Popen(list(map(str, cmd)), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while not (out / "history.json").exists() and time.time() < deadline:
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err[-3000:]
     assert "interrupted" in err and "Traceback" not in err
     done = len(json.loads((out / "history.json").read_text()))
-    assert 1 <= done < 40
+    assert 1 <= done < 400
     ckpt = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
     assert ckpt["epoch"] + 1 >= done
     resumed = facemoji("train", "--data", small_data / "train.npz", "--val-data", small_data / "val.npz",

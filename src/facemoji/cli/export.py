@@ -16,9 +16,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="a best.pt or last.pt written by facemoji train")
     p.add_argument("-o", "--output", default="emotion.onnx", help="ONNX file to write (default: emotion.onnx)")
     p.add_argument("--no-tta", action="store_true", help="do not fold flip averaging into the graph")
+    p.add_argument("--shift", type=int, default=0, metavar="PX",
+                   help="also average over the face shifted PX pixels left, right, up and down (default: 0, "
+                   "flip averaging only); each shift costs one more pass of the network per face and mirror")
     p.add_argument("--crop", default=None, metavar="JSON",
                    help='face framing relative to the detector box, e.g. \'{"scale": 1.0, "dx": 0.0, "dy": 0.0}\'')
     p.set_defaults(run=run)
+
+
+def shift_views(px: int) -> tuple[tuple[int, int], ...]:
+    """The four one-axis shifts of ``px`` pixels (none for 0)."""
+    return ((px, 0), (-px, 0), (0, px), (0, -px)) if px else ()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         if e.name == "torch":
             raise FacemojiError("export needs PyTorch: pip install 'facemoji[train]'") from None
         raise
+    if not 0 <= args.shift <= 8:
+        raise InputError("--shift must be between 0 and 8 pixels")
     if not Path(args.checkpoint).is_file():
         raise InputError(f"{args.checkpoint}: no such checkpoint")
     try:
@@ -39,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except json.JSONDecodeError as e:
         raise InputError(f"--crop: not JSON ({e})") from None
     try:
-        out = export_onnx(args.checkpoint, args.output, tta=not args.no_tta, crop=crop)
+        out = export_onnx(args.checkpoint, args.output, tta=not args.no_tta, crop=crop, shifts=shift_views(args.shift))
     except (ValueError, KeyError, RuntimeError, EOFError) as e:
         raise InputError(f"{args.checkpoint}: not a facemoji checkpoint ({str(e).splitlines()[0][:100]})") from None
     print(f"wrote {out}")

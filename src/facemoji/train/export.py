@@ -25,19 +25,47 @@ DEFAULT_CROP = {"scale": 1.09, "dx": 0.0, "dy": -0.033}
 
 
 class Deployed(nn.Module):
-    def __init__(self, model: nn.Module, mean: float, std: float, tta: bool) -> None:
+    """The trained network wrapped as it ships: raw 0..255 faces in, averaged probabilities out.
+
+    Test-time augmentation is part of the graph: every face is seen as ``views``
+    (the original plus each ``shifts`` (dx, dy) pixel shift, edges replicated),
+    each of them also mirrored when ``flip``; the views go through the network
+    as one batch and their softmax outputs are averaged.
+    """
+
+    def __init__(self, model: nn.Module, mean: float, std: float, flip: bool = True,
+                 shifts: tuple[tuple[int, int], ...] = ()) -> None:
         super().__init__()
         self.model = model
         self.mean = mean
         self.std = std
-        self.tta = tta
+        self.flip = flip
+        self.shifts = tuple(shifts)
+        self.pad = max([0] + [max(abs(dx), abs(dy)) for dx, dy in self.shifts])
+
+    def views(self, z: torch.Tensor) -> list[torch.Tensor]:
+        out = [z]
+        if self.shifts:
+            p, h, w = self.pad, z.shape[2], z.shape[3]
+            padded = nn.functional.pad(z, (p, p, p, p), mode="replicate")
+            # shifting the content by (dx, dy) = reading the padded image from (p - dx, p - dy)
+            out += [padded[:, :, p - dy : p - dy + h, p - dx : p - dx + w] for dx, dy in self.shifts]
+        if self.flip:
+            out += [torch.flip(v, dims=[3]) for v in out]
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = (x / 255.0 - self.mean) / self.std
-        p = torch.softmax(self.model(z), dim=1)
-        if self.tta:
-            p = 0.5 * (p + torch.softmax(self.model(torch.flip(z, dims=[3])), dim=1))
-        return p
+        views = self.views(z)
+        p = torch.softmax(self.model(torch.cat(views, 0)), dim=1)
+        return p.reshape(len(views), -1, p.shape[1]).mean(0)
+
+    def describe(self) -> str:
+        n = (1 + len(self.shifts)) * (2 if self.flip else 1)
+        what = "horizontal flip" if self.flip else "no flip"
+        if self.shifts:
+            what += " and shifts of " + ", ".join(f"({dx:+d}, {dy:+d})" for dx, dy in self.shifts) + " px"
+        return f"{what}: probabilities of {n} views averaged in graph"
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict, dict]:
@@ -55,11 +83,11 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict, dict]:
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, tta: bool = True, crop: dict | None = None,
-                extra_metadata: dict | None = None) -> Path:
+                extra_metadata: dict | None = None, shifts: tuple[tuple[int, int], ...] = ()) -> Path:
     import onnx
 
     model, cfg, ckpt = load_checkpoint(checkpoint)
-    wrapped = Deployed(model, cfg["mean"], cfg["std"], tta).eval()
+    wrapped = Deployed(model, cfg["mean"], cfg["std"], flip=tta, shifts=shifts if tta else ()).eval()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -77,7 +105,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, tta: bool = True, crop:
                                       "layout": "NCHW", "dtype": "float32"}),
         "facemoji.preprocessing": json.dumps({"normalization": {"mean": cfg["mean"], "std": cfg["std"],
                                                                 "applied": "in graph, after dividing by 255"},
-                                              "tta": "horizontal flip, probabilities averaged in graph" if tta else "none"}),
+                                              "tta": wrapped.describe() if tta else "none"}),
         "facemoji.output": "probabilities (softmax), one column per class in facemoji.classes order",
         "facemoji.crop": json.dumps(crop or DEFAULT_CROP),
         "facemoji.arch": cfg["arch"],
