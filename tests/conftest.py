@@ -27,22 +27,22 @@ def pipeline():
     return Pipeline(detect_size=640)
 
 
-@pytest.fixture(scope="session")
-def fer_public() -> dict[str, np.ndarray]:
-    path = DATA / "fer2013_publictest.npz"
+def _fer_rows(name: str) -> dict[str, np.ndarray]:
+    path = DATA / f"fer2013_{name}.npz"
     if not path.exists():
         pytest.skip(f"FER2013 data not found at {path}")
     with np.load(path) as d:
         return {k: d[k] for k in d.files}
+
+
+@pytest.fixture(scope="session")
+def fer_public() -> dict[str, np.ndarray]:
+    return _fer_rows("publictest")
 
 
 @pytest.fixture(scope="session")
 def fer_train() -> dict[str, np.ndarray]:
-    path = DATA / "fer2013_train.npz"
-    if not path.exists():
-        pytest.skip(f"FER2013 data not found at {path}")
-    with np.load(path) as d:
-        return {k: d[k] for k in d.files}
+    return _fer_rows("train")
 
 
 def compose_faces(face: np.ndarray, layout: list[tuple[int, int, int]], size: tuple[int, int] = (480, 640),

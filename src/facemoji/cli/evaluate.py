@@ -10,7 +10,7 @@ from pathlib import Path
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate", help="measure an emotion model on labelled faces",
-        description="Run an emotion model exactly as the runtime does (ONNX, flip averaging inside the model) on "
+        description="Run an emotion model exactly as the runtime does (ONNX, with the test-time augmentation that is inside the model) on "
         "labelled faces and report accuracy, per-class precision/recall/F1, the confusion matrix (numbers and a PNG) "
         "and the expected calibration error.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

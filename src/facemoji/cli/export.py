@@ -10,7 +10,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export", help="export a checkpoint to ONNX (needs facemoji[train])",
         description="Write the ONNX emotion model: raw 48x48 grayscale faces (0..255) in, seven probabilities out. "
-        "Normalisation and horizontal-flip averaging are folded into the graph; class order, input description and "
+        "Normalisation and test-time augmentation (flip averaging, optionally shifts) are folded into the graph; class order, input description and "
         "face framing go into the model's metadata.",
     )
     p.add_argument("checkpoint", help="a best.pt or last.pt written by facemoji train")
