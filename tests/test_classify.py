@@ -31,7 +31,7 @@ def test_shipped_model_is_accurate_on_publictest_rows(clf, fer_public):
     probs = clf.predict_crops(x[:, None].astype(np.float32))
     assert np.allclose(probs.sum(1), 1, atol=1e-4)
     acc = (probs.argmax(1) == y).mean()
-    assert acc > 0.65, f"accuracy {acc:.3f} on 1000 PublicTest rows"
+    assert acc > 0.68, f"accuracy {acc:.3f} on 1000 PublicTest rows"
     # every class gets predicted, and happy (the easiest) is mostly right
     assert set(probs.argmax(1)) == set(range(7)) - ({1} if (y == 1).sum() < 5 else set())
     assert (probs.argmax(1)[y == 3] == 3).mean() > 0.8
