@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,11 @@ def test_default_output_goes_beside_the_input(tmp_path, astronaut):
     proc = facemoji("image", src, "--mode", "both", "-q")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "me.facemoji.png").exists()
+    # written under a private temporary name, but the result gets the permissions any new file gets
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (tmp_path / "me.facemoji.png").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert not list(tmp_path.glob("*.part"))
     # running again on the folder does not pick up its own outputs
     proc = facemoji("image", tmp_path, "--json", tmp_path / "f.json", "--no-images")
     doc = json.loads((tmp_path / "f.json").read_text())

@@ -137,6 +137,13 @@ def encode_image(image: np.ndarray, fmt: str = "png", quality: int = 92) -> byte
     return buf.getvalue()
 
 
+def usual_file_mode() -> int:
+    """The permissions a plain ``open(path, "w")`` would give (mkstemp makes files private)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
     p = Path(path)
@@ -150,6 +157,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, usual_file_mode())
         os.replace(tmp, p)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)

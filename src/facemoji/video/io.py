@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from facemoji.errors import InputError
+from facemoji.imageio import usual_file_mode
 
 # Resolution limits: above 8K on a side, or beyond 8K UHD's pixel count, is refused.
 MAX_SIDE = 8192
@@ -225,12 +226,6 @@ def check_output_path(path: str | os.PathLike, inputs: tuple[str, ...] = ()) -> 
     return p
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 class AtomicFile:
     """A temporary file beside ``dest``, renamed onto it by :meth:`commit`, removed by :meth:`discard`."""
 
@@ -247,7 +242,7 @@ class AtomicFile:
 
     def commit(self) -> None:
         try:
-            os.chmod(self.tmp, 0o666 & ~_umask())  # mkstemp makes files private; give the usual permissions
+            os.chmod(self.tmp, usual_file_mode())  # mkstemp makes files private; give the usual permissions
             os.replace(self.tmp, self.dest)
         except OSError as e:
             self.discard()
