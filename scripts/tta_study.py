@@ -14,9 +14,8 @@ import argparse
 
 import torch
 
-from facemoji.cli.export import shift_views
 from facemoji.train.data import load_dataset
-from facemoji.train.export import Deployed, load_checkpoint
+from facemoji.train.export import Deployed, load_checkpoint, shift_views
 
 
 def main() -> None:
@@ -39,8 +38,7 @@ def main() -> None:
         with torch.no_grad():
             probs = torch.cat([wrapped(x[i : i + 256]) for i in range(0, len(x), 256)]).numpy()
         acc = float((probs.argmax(1) == y).mean())
-        passes = (1 + len(wrapped.shifts)) * (2 if flip else 1)
-        print(f"{name:<28}{passes:>7}{acc:>10.4f}")
+        print(f"{name:<28}{wrapped.n_views:>7}{acc:>10.4f}")
 
 
 if __name__ == "__main__":

@@ -24,18 +24,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def shift_views(px: int) -> tuple[tuple[int, int], ...]:
-    """The four one-axis shifts of ``px`` pixels (none for 0)."""
-    return ((px, 0), (-px, 0), (0, px), (0, -px)) if px else ()
-
-
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from facemoji.errors import FacemojiError, InputError
 
     try:
-        from facemoji.train.export import export_onnx
+        from facemoji.train.export import export_onnx, shift_views
     except ModuleNotFoundError as e:
         if e.name == "torch":
             raise FacemojiError("export needs PyTorch: pip install 'facemoji[train]'") from None

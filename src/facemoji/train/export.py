@@ -24,6 +24,11 @@ FORMAT_VERSION = "1"
 DEFAULT_CROP = {"scale": 1.09, "dx": 0.0, "dy": -0.033}
 
 
+def shift_views(px: int) -> tuple[tuple[int, int], ...]:
+    """The four one-axis shifts of ``px`` pixels (none for 0)."""
+    return ((px, 0), (-px, 0), (0, px), (0, -px)) if px else ()
+
+
 class Deployed(nn.Module):
     """The trained network wrapped as it ships: raw 0..255 faces in, averaged probabilities out.
 
@@ -57,11 +62,16 @@ class Deployed(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = (x / 255.0 - self.mean) / self.std
         views = self.views(z)
-        p = torch.softmax(self.model(torch.cat(views, 0)), dim=1)
+        p = torch.softmax(self.model(torch.cat(views, 0)).float(), dim=1)
         return p.reshape(len(views), -1, p.shape[1]).mean(0)
 
+    @property
+    def n_views(self) -> int:
+        """Passes of the network per face."""
+        return (1 + len(self.shifts)) * (2 if self.flip else 1)
+
     def describe(self) -> str:
-        n = (1 + len(self.shifts)) * (2 if self.flip else 1)
+        n = self.n_views
         what = "horizontal flip" if self.flip else "no flip"
         if self.shifts:
             what += " and shifts of " + ", ".join(f"({dx:+d}, {dy:+d})" for dx, dy in self.shifts) + " px"

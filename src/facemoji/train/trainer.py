@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from facemoji.labels import EMOTIONS
 from facemoji.train.data import Dataset, ferplus_soft_labels, load_dataset
+from facemoji.train.export import Deployed
 from facemoji.train.models import build_model
 
 
@@ -136,18 +137,14 @@ def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
 
 @torch.no_grad()
 def predict_proba(model: torch.nn.Module, x_u8: np.ndarray, cfg: TrainConfig, tta: bool = True, bs: int = 512) -> np.ndarray:
-    """Class probabilities for uint8 (N,48,48) faces, averaging over a flip when ``tta``."""
-    model.eval()
+    """Class probabilities for uint8 (N,48,48) faces, the model wrapped as export wraps it (flip averaging when ``tta``)."""
+    wrapped = Deployed(model, cfg.mean, cfg.std, flip=tta).eval()
     dev = torch.device(cfg.device)
     out = []
     for i in range(0, len(x_u8), bs):
-        xb = torch.from_numpy(x_u8[i : i + bs]).float().unsqueeze(1) / 255.0
-        xb = ((xb - cfg.mean) / cfg.std).to(dev).contiguous(memory_format=torch.channels_last)
+        xb = torch.from_numpy(x_u8[i : i + bs]).float().unsqueeze(1).to(dev).contiguous(memory_format=torch.channels_last)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            p = torch.softmax(model(xb).float(), dim=1)
-            if tta:
-                p = 0.5 * (p + torch.softmax(model(torch.flip(xb, dims=[3])).float(), dim=1))
-        out.append(p.float().cpu().numpy())
+            out.append(wrapped(xb).float().cpu().numpy())
     return np.concatenate(out)
 
 
