@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from facemoji.errors import ModelError
+from facemoji.onnxrt import open_session
 from facemoji.types import Face
 
 
@@ -25,17 +26,11 @@ class EmotionClassifier:
     """Classify faces into the seven expressions of the model's metadata."""
 
     def __init__(self, model_path: str | Path | None = None, threads: int = 2) -> None:
-        import onnxruntime as ort
-
         path = Path(model_path) if model_path else default_model_path()
         if not path.is_file():
             raise ModelError(f"{path}: emotion model not found")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self._session = open_session(path, threads)
         except Exception as e:  # onnxruntime raises its own exception types
             raise ModelError(f"{path}: not a readable ONNX model ({str(e).splitlines()[0][:120]})") from None
         meta = self._session.get_modelmeta().custom_metadata_map

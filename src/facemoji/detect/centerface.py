@@ -17,6 +17,7 @@ import numpy as np
 
 from facemoji.detect.base import nms
 from facemoji.errors import ModelError
+from facemoji.onnxrt import open_session
 from facemoji.types import Face
 
 
@@ -32,7 +33,6 @@ def centerface_model_path() -> str:
 
 def _load_session(threads: int):
     import onnx
-    import onnxruntime as ort
 
     model = onnx.load(centerface_model_path())
     # The shipped graph has a fixed 10x3x32x32 input; make batch and size dynamic,
@@ -50,11 +50,7 @@ def _load_session(threads: int):
         for dim, name in zip(out.type.tensor_type.shape.dim, ("N", "K", "h", "w"), strict=True):
             dim.ClearField("dim_value")
             dim.dim_param = f"{out.name}_{name}"
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    return open_session(model.SerializeToString(), threads)
 
 
 class CenterFace:

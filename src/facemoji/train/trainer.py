@@ -22,6 +22,7 @@ from facemoji.labels import EMOTIONS
 from facemoji.train.data import Dataset, ferplus_soft_labels, load_dataset
 from facemoji.train.export import Deployed
 from facemoji.train.models import build_model
+from facemoji.train.trainer_defaults import DEFAULTS
 
 
 @dataclass
@@ -29,17 +30,17 @@ class TrainConfig:
     data: str
     val_data: str | None = None
     out: str = "runs/emotion"
-    arch: str = "emovgg-l"
+    arch: str = DEFAULTS["arch"]
     recipe: str = "facemoji"  # or "original": the original design's SGD + shear/zoom/flip
-    epochs: int = 80
-    batch_size: int = 128
-    lr: float = 0.05
+    epochs: int = DEFAULTS["epochs"]
+    batch_size: int = DEFAULTS["batch_size"]
+    lr: float = DEFAULTS["lr"]
     weight_decay: float = 5e-4
     momentum: float = 0.9
     warmup_epochs: int = 2
     label_smoothing: float = 0.1
     ferplus: str | None = None
-    ferplus_weight: float = 0.3
+    ferplus_weight: float = DEFAULTS["ferplus_weight"]
     erase_prob: float = 0.5
     seed: int = 0
     threads: int = 2
