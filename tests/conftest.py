@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +65,12 @@ def compose_faces(face: np.ndarray, layout: list[tuple[int, int, int]], size: tu
 def astronaut_face(astronaut) -> np.ndarray:
     """A square crop around the astronaut's head, with some margin (RGB 200x200)."""
     return astronaut[20:220, 125:325].copy()
+
+
+def popen_for_ctrl_c(cmd: list[str], **kw) -> subprocess.Popen:
+    """Start a command that a test will stop with SIGINT, as Ctrl-C in a terminal would.
+
+    A shell script that runs the tests in the background (``cmd &``) makes its children ignore SIGINT, and Python
+    then never turns SIGINT into KeyboardInterrupt; give the child the terminal's default instead.
+    """
+    return subprocess.Popen(cmd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import compose_faces
+from conftest import compose_faces, popen_for_ctrl_c
 from facemoji.labels import EMOTIONS
 from facemoji.server import ServerConfig, create_app, start_background
 
@@ -409,7 +409,7 @@ def test_serve_command_prints_address_and_serves():
     bad = subprocess.run([sys.executable, "-m", "facemoji", "serve", "--queue-size", "0"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "queue-size" in bad.stderr and "Traceback" not in bad.stderr
-    proc = subprocess.Popen([sys.executable, "-m", "facemoji", "serve", "--port", "0"],
+    proc = popen_for_ctrl_c([sys.executable, "-m", "facemoji", "serve", "--port", "0"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stderr.readline()

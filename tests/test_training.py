@@ -12,6 +12,8 @@ import time
 import numpy as np
 import pytest
 
+from conftest import popen_for_ctrl_c
+
 torch = pytest.importorskip("torch", reason="training tests need facemoji[train]")
 
 
@@ -108,7 +110,7 @@ def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(small_data, tmp_p
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "facemoji", "train", "--data", small_data / "train.npz", "--val-data",
            small_data / "val.npz", "--out", out, "--epochs", "400", "--arch", "emovgg"]
-    proc = subprocess.Popen(list(map(str, cmd)), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = popen_for_ctrl_c(list(map(str, cmd)), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     deadline = time.time() + 240
     while not (out / "history.json").exists() and time.time() < deadline:
         time.sleep(0.2)

@@ -15,6 +15,7 @@ import av
 import numpy as np
 import pytest
 
+from conftest import popen_for_ctrl_c
 from facemoji.pipeline import Pipeline
 from facemoji.video import DEFAULT_DETECT_EVERY, auto_detect_every, process_video
 from videos import (
@@ -456,7 +457,7 @@ def test_ctrl_c_leaves_no_output(tmp_path, vpipe) -> None:
     frames, _ = render_frames([astronaut_crop()], lambda i, t: [(100 + 3 * (i % 100), 120, 180)], 60, 30)
     src = write_video(tmp_path / "long.mp4", frames * 4, 30)  # 240 frames
     out = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "facemoji", "video", str(src), "-o", str(out),
+    proc = popen_for_ctrl_c([sys.executable, "-m", "facemoji", "video", str(src), "-o", str(out),
                              "--detect-every", "1", "--json", str(tmp_path / "f.jsonl")],
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60

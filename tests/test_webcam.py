@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import popen_for_ctrl_c
 from videos import astronaut_crop, core_box, covered_fraction, make_clip, pan, read_frames
 
 pytestmark = pytest.mark.slow
@@ -110,7 +111,7 @@ def test_ctrl_c_ends_the_session_and_keeps_a_complete_recording(tmp_path) -> Non
     src = write_video(tmp_path / "long.mp4", frames * 5, 30)
     out = tmp_path / "rec.mp4"
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    proc = subprocess.Popen([sys.executable, "-m", "facemoji", "webcam", "--source", str(src), "--record", str(out),
+    proc = popen_for_ctrl_c([sys.executable, "-m", "facemoji", "webcam", "--source", str(src), "--record", str(out),
                              "--detect-every", "1"], stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 60
     while not [p for p in tmp_path.iterdir() if ".part" in p.name] and time.monotonic() < deadline:
