@@ -155,3 +155,26 @@ def test_model_that_is_not_ours_is_refused(tmp_path, fer_public):
         proc = facemoji("evaluate", "--data", tmp_path / "v.npz", "--model", model)
         assert proc.returncode == 1 and "Traceback" not in proc.stderr
         assert "not a facemoji emotion model" in proc.stderr or "not a readable ONNX" in proc.stderr or "not found" in proc.stderr
+
+
+def test_mixup_blends_faces_and_targets_and_trains(small_data, fer_train, tmp_path):
+    from facemoji.train.trainer import _mixup
+
+    x = torch.from_numpy(fer_train["x"][:16, None].astype(np.float32) / 255)
+    t = torch.nn.functional.one_hot(torch.from_numpy(fer_train["y"][:16]).long(), 7).float()
+    xm, tm = _mixup(x, t, torch.Generator().manual_seed(0), 0.7)
+    assert torch.allclose(tm.sum(1), torch.ones(16))
+    # every mixed face is 0.7 of its own face plus 0.3 of one face of the batch, and its target says so
+    for i in range(16):
+        rest = (xm[i] - 0.7 * x[i]) / 0.3
+        j = int(((x - rest).abs().flatten(1).max(1).values).argmin())
+        assert torch.allclose(rest, x[j], atol=1e-5)
+        assert torch.allclose(tm[i], 0.7 * t[i] + 0.3 * t[j], atol=1e-6)
+    out = tmp_path / "mix"
+    proc = facemoji("train", "--data", small_data / "train.npz", "--val-data", small_data / "val.npz", "--out", out,
+                    "--epochs", "1", "--arch", "emovgg", "--mixup", "0.2", "--limit", "128")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((out / "config.json").read_text())["mixup"] == 0.2
+    assert (out / "best.pt").exists()
+    bad = facemoji("train", "--data", small_data / "train.npz", "--out", tmp_path / "bad", "--mixup", "-1")
+    assert bad.returncode == 1 and "--mixup" in bad.stderr and "Traceback" not in bad.stderr

@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ferplus", help="FER+ votes .npz for soft labels (needs data with FER2013 row indices)")
     p.add_argument("--ferplus-weight", type=float, default=d["ferplus_weight"],
                    help=f"weight of the FER+ soft label in the target (default: {d['ferplus_weight']})")
+    p.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                   help="mix pairs of training faces and their targets with a Beta(ALPHA, ALPHA) weight "
+                        "(default: 0, off; 0.2 is usual)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (quick runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default: 2)")
@@ -65,11 +68,13 @@ def run(args: argparse.Namespace) -> int:
         weight_decay=0.0 if original else TrainConfig.weight_decay,
         warmup_epochs=0 if original else TrainConfig.warmup_epochs,
         label_smoothing=0.0 if original else TrainConfig.label_smoothing,
-        ferplus=args.ferplus, ferplus_weight=args.ferplus_weight, limit=args.limit, seed=args.seed,
+        ferplus=args.ferplus, ferplus_weight=args.ferplus_weight, mixup=args.mixup, limit=args.limit, seed=args.seed,
         threads=args.threads, bf16=not args.no_bf16, device=args.device,
     )
     if cfg.epochs < 1 or cfg.batch_size < 1 or cfg.lr <= 0:
         raise InputError("--epochs, --batch-size and --lr must be positive")
+    if cfg.mixup < 0:
+        raise InputError("--mixup must be 0 (off) or a positive Beta parameter")
     try:
         best = train(cfg, resume=args.resume)
     except DataError as e:

@@ -42,6 +42,7 @@ class TrainConfig:
     ferplus: str | None = None
     ferplus_weight: float = DEFAULTS["ferplus_weight"]
     erase_prob: float = 0.5
+    mixup: float = 0.0  # Beta(a, a) mixing of image pairs and their targets; 0 turns it off
     seed: int = 0
     threads: int = 2
     bf16: bool = True
@@ -114,6 +115,12 @@ def _random_erase(x: torch.Tensor, g: torch.Generator, p: float) -> torch.Tensor
     mask &= (torch.rand(b, generator=g) < p).view(b, 1, 1)
     noise = torch.rand(x.shape, generator=g)
     return torch.where(mask.unsqueeze(1), noise, x)
+
+
+def _mixup(x: torch.Tensor, t: torch.Tensor, g: torch.Generator, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blend each image and its target with another of the batch: ``lam * a + (1 - lam) * b``."""
+    other = torch.randperm(x.shape[0], generator=g).to(x.device)
+    return lam * x + (1 - lam) * x[other], lam * t + (1 - lam) * t[other]
 
 
 def augment(x01: torch.Tensor, g: torch.Generator, cfg: TrainConfig) -> torch.Tensor:
@@ -260,6 +267,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 xb = augment(x_all[idx].float() / 255.0, g, cfg)
                 xb = ((xb - cfg.mean) / cfg.std).to(dev).contiguous(memory_format=torch.channels_last)
                 tb = t_all[idx].to(dev)
+                if cfg.mixup > 0:
+                    xb, tb = _mixup(xb, tb, g, np.random.default_rng([cfg.seed, epoch, i]).beta(cfg.mixup, cfg.mixup))
                 for group in opt.param_groups:
                     group["lr"] = lr_at(cfg, epoch * steps + i, steps)
                 with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
