@@ -178,3 +178,22 @@ def test_mixup_blends_faces_and_targets_and_trains(small_data, fer_train, tmp_pa
     assert (out / "best.pt").exists()
     bad = facemoji("train", "--data", small_data / "train.npz", "--out", tmp_path / "bad", "--mixup", "-1")
     assert bad.returncode == 1 and "--mixup" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("arch", ["emovgg", "emovgg-d", "emovgg-w", "original"])
+def test_every_shipped_architecture_exports_and_runs_in_onnxruntime(arch, fer_public, tmp_path):
+    from facemoji.classify import EmotionClassifier
+    from facemoji.train.export import Deployed, export_onnx
+    from facemoji.train.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(arch).eval()
+    x = fer_public["x"][:16, None].astype(np.float32)
+    ckpt = tmp_path / f"{arch}.pt"
+    torch.save({"model": model.state_dict(), "config": {"arch": arch, "mean": 0.5, "std": 0.25}, "epoch": 0}, ckpt)
+    path = export_onnx(ckpt, tmp_path / f"{arch}.onnx")
+    onnx_p = EmotionClassifier(path).predict_crops(x)
+    with torch.no_grad():
+        torch_p = Deployed(model, 0.5, 0.25)(torch.from_numpy(x)).numpy()
+    assert onnx_p.shape == (16, 7)
+    assert np.abs(onnx_p - torch_p).max() < 1e-4
