@@ -185,7 +185,22 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
     stop = threading.Event()
     errors: list[BaseException] = []
     threads: list[threading.Thread] = []
+    inq: queue.Queue = queue.Queue(maxsize=16)
+    outq: queue.Queue = queue.Queue(maxsize=16)
     done = 0
+
+    def halt() -> None:
+        """Stop both threads and wait for them, so no one encodes or decodes while the files are closed."""
+        stop.set()
+        while True:  # make room, then tell the encoder to finish the frame in hand and return
+            try:
+                outq.get_nowait()
+            except queue.Empty:
+                break
+        outq.put(_END)
+        for th in threads:
+            th.join(timeout=10)
+
     try:
         w, h = reader.size
         audio_mode = "none"
@@ -198,9 +213,6 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
         timeline = Timeline()
         frame_dur = 1.0 / reader.fps if reader.fps else 1 / 30
         total = reader.frame_count if max_frames is None else min(reader.frame_count or max_frames, max_frames)
-
-        inq: queue.Queue = queue.Queue(maxsize=16)
-        outq: queue.Queue = queue.Queue(maxsize=16)
 
         def decode() -> None:
             try:
@@ -295,17 +307,15 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
         return VideoReport(str(src), str(dst) if dst is not None else None, done, reader.frame_count, reader.fps,
                            (w, h), seconds, audio_mode, timeline, faces_seen, follower.detect_every)
     except KeyboardInterrupt:
-        stop.set()
+        halt()
         if writer is not None:
             writer.abort()
         raise Interrupted(done, reader.frame_count) from None
     except BaseException:
-        stop.set()
+        halt()
         if writer is not None:
             writer.abort()
         raise
     finally:
-        stop.set()
-        for th in threads:
-            th.join(timeout=2)
+        halt()
         reader.close()
