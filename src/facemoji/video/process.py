@@ -306,16 +306,12 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
         seconds = time.perf_counter() - start
         return VideoReport(str(src), str(dst) if dst is not None else None, done, reader.frame_count, reader.fps,
                            (w, h), seconds, audio_mode, timeline, faces_seen, follower.detect_every)
-    except KeyboardInterrupt:
-        halt()
+    except BaseException as e:
+        halt()  # the normal path above has joined the threads already
         if writer is not None:
             writer.abort()
-        raise Interrupted(done, reader.frame_count) from None
-    except BaseException:
-        halt()
-        if writer is not None:
-            writer.abort()
+        if isinstance(e, KeyboardInterrupt):
+            raise Interrupted(done, reader.frame_count) from None
         raise
     finally:
-        halt()
         reader.close()
