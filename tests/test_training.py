@@ -106,6 +106,23 @@ def test_same_seed_same_first_steps(small_data, tmp_path):
     assert ha["train_loss"] == pytest.approx(hb["train_loss"], rel=1e-4)
 
 
+def test_best_epoch_is_chosen_by_float32_validation_in_the_last_part(small_data, tmp_path):
+    from facemoji.train.export import load_checkpoint
+    from facemoji.train.trainer import TrainConfig, predict_proba, train
+
+    cfg = TrainConfig(data=str(small_data / "train.npz"), val_data=str(small_data / "val.npz"), out=str(tmp_path),
+                      arch="emovgg", epochs=4, limit=128, val_fp32_from=0.5)
+    train(cfg)
+    hist = json.loads((tmp_path / "history.json").read_text())
+    assert [h["val_fp32"] for h in hist] == [False, False, True, True]
+    model, saved_cfg, best = load_checkpoint(tmp_path / "best.pt")
+    # chosen among the float32 epochs only, whatever the bfloat16 epochs scored
+    assert best["epoch"] in (2, 3) and best["val_acc"] == max(h["val_acc"] for h in hist[2:])
+    val = np.load(small_data / "val.npz")
+    acc = float((predict_proba(model, val["x"], TrainConfig(**saved_cfg)).argmax(1) == val["y"]).mean())
+    assert acc == pytest.approx(best["val_acc"], abs=1.5 / len(val["y"]))
+
+
 def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(small_data, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "facemoji", "train", "--data", small_data / "train.npz", "--val-data",

@@ -43,6 +43,9 @@ class TrainConfig:
     ferplus_weight: float = DEFAULTS["ferplus_weight"]
     erase_prob: float = 0.5
     mixup: float = 0.0  # Beta(a, a) mixing of image pairs and their targets; 0 turns it off
+    # From this fraction of the schedule on, validate in float32 (the shipped model's numerics) and choose the best
+    # epoch among those epochs only; before it, bfloat16 validation saves time (about 4 s an epoch for emovgg-w).
+    val_fp32_from: float = 0.75
     seed: int = 0
     threads: int = 2
     bf16: bool = True
@@ -144,14 +147,19 @@ def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
 
 
 @torch.no_grad()
-def predict_proba(model: torch.nn.Module, x_u8: np.ndarray, cfg: TrainConfig, tta: bool = True, bs: int = 512) -> np.ndarray:
-    """Class probabilities for uint8 (N,48,48) faces, the model wrapped as export wraps it (flip averaging when ``tta``)."""
+def predict_proba(model: torch.nn.Module, x_u8: np.ndarray, cfg: TrainConfig, tta: bool = True, bs: int = 512,
+                  bf16: bool = False) -> np.ndarray:
+    """Class probabilities for uint8 (N,48,48) faces, the model wrapped as export wraps it (flip averaging when ``tta``).
+
+    Float32 by default, the numerics of the exported model, so that the best epoch is chosen by the figure that
+    ships; ``bf16`` uses bfloat16 autocast (when the config allows it) for speed.
+    """
     wrapped = Deployed(model, cfg.mean, cfg.std, flip=tta).eval()
     dev = torch.device(cfg.device)
     out = []
     for i in range(0, len(x_u8), bs):
         xb = torch.from_numpy(x_u8[i : i + bs]).float().unsqueeze(1).to(dev).contiguous(memory_format=torch.channels_last)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16 and bf16):
             out.append(wrapped(xb).float().cpu().numpy())
     return np.concatenate(out)
 
@@ -284,12 +292,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 if i % 20 == 0:
                     bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
                     bar.set_postfix(loss=f"{tot_loss / tot_seen:.3f}", best=f"{max(best_acc, 0):.4f}")
-            probs = predict_proba(model, val_ds.x, cfg)
+            precise = not cfg.bf16 or epoch >= int(cfg.epochs * cfg.val_fp32_from)
+            if precise and not any(h.get("val_fp32") for h in history):
+                best_acc = -1.0  # the first float32 epoch: bfloat16 figures no longer compete
+            probs = predict_proba(model, val_ds.x, cfg, bf16=not precise)
             val_acc = float((probs.argmax(1) == val_ds.y).mean())
             val_loss = float(-np.log(np.clip(probs[np.arange(len(val_ds)), val_ds.y], 1e-7, 1)).mean())
             rec = {"epoch": epoch + 1, "train_loss": tot_loss / tot_seen, "train_acc": tot_correct / tot_seen,
                    "val_loss": val_loss, "val_acc": val_acc, "lr": opt.param_groups[0]["lr"],
-                   "seconds": time.perf_counter() - t0}
+                   "val_fp32": precise, "seconds": time.perf_counter() - t0}
             history.append(rec)
             is_best = val_acc > best_acc
             best_acc = max(best_acc, val_acc)
