@@ -239,16 +239,25 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     )
     history: list[dict] = []
     start_epoch = 0
-    best_acc = -1.0
     g = torch.Generator().manual_seed(cfg.seed)
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         history = state["history"]
         start_epoch = state["epoch"] + 1
-        best_acc = state["best_acc"]
         g.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+
+    def fp32_at(epoch: int) -> bool:
+        """Whether this epoch is validated in float32 (the last part of the schedule, or always without bfloat16)."""
+        return not cfg.bf16 or epoch >= int(cfg.epochs * cfg.val_fp32_from)
+
+    def best_among(fp32: bool) -> float:
+        """The best validation accuracy so far among epochs validated in the same numerics: bfloat16 and float32
+        figures never compete (histories from before the flag validated in float32 only without bfloat16)."""
+        return max((h["val_acc"] for h in history if h.get("val_fp32", not cfg.bf16) == fp32), default=-1.0)
+
+    best_acc = best_among(fp32_at(start_epoch))
 
     x_all = torch.from_numpy(train_ds.x).unsqueeze(1)
     t_all = torch.from_numpy(_targets(train_ds, cfg))
@@ -292,9 +301,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 if i % 20 == 0:
                     bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
                     bar.set_postfix(loss=f"{tot_loss / tot_seen:.3f}", best=f"{max(best_acc, 0):.4f}")
-            precise = not cfg.bf16 or epoch >= int(cfg.epochs * cfg.val_fp32_from)
-            if precise and not any(h.get("val_fp32") for h in history):
-                best_acc = -1.0  # the first float32 epoch: bfloat16 figures no longer compete
+            precise = fp32_at(epoch)
+            best_acc = best_among(precise)
             probs = predict_proba(model, val_ds.x, cfg, bf16=not precise)
             val_acc = float((probs.argmax(1) == val_ds.y).mean())
             val_loss = float(-np.log(np.clip(probs[np.arange(len(val_ds)), val_ds.y], 1e-7, 1)).mean())
