@@ -197,7 +197,7 @@ def test_mixup_blends_faces_and_targets_and_trains(small_data, fer_train, tmp_pa
     assert bad.returncode == 1 and "--mixup" in bad.stderr and "Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("arch", ["emovgg", "emovgg-d", "emovgg-w", "original"])
+@pytest.mark.parametrize("arch", ["emovgg", "emovgg-d", "emovgg-w", "emovgg-x", "original"])
 def test_every_shipped_architecture_exports_and_runs_in_onnxruntime(arch, fer_public, tmp_path):
     from facemoji.classify import EmotionClassifier
     from facemoji.train.export import Deployed, export_onnx
