@@ -93,6 +93,56 @@ def test_shift_averaging_export_agrees_with_pytorch(trained, fer_public, tmp_pat
     assert proc.returncode == 1 and "--shift" in proc.stderr
 
 
+def test_zoom_matrix_matches_grid_sample_on_real_faces(fer_public):
+    from facemoji.train.export import zoom_matrix
+
+    x = torch.from_numpy(fer_public["x"][:8, None].astype(np.float32))
+    for s in (0.8, 0.92, 1.08, 1.3):
+        theta = torch.tensor([[1 / s, 0, 0], [0, 1 / s, 0]], dtype=torch.float32).expand(len(x), 2, 3)
+        grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+        ref = torch.nn.functional.grid_sample(x, grid, padding_mode="border", align_corners=False)
+        a = zoom_matrix(48, s)
+        assert (a @ x @ a.t() - ref).abs().max() < 0.01  # of 0..255
+    a = zoom_matrix(48, 0.92)
+    assert torch.allclose(a.sum(1), torch.ones(48))  # a weighted average of pixels: flat stays flat
+    small = (a @ x @ a.t())[0, 0]
+    # zoomed out, the middle of the face moves towards the centre: the centre row is nearly unchanged,
+    # a row near the edge samples further out (border rows repeated)
+    assert (small[24] - x[0, 0, 24]).abs().mean() < (small[2] - x[0, 0, 2]).abs().mean()
+
+
+def test_zoom_and_int8_export_runs_in_the_runtime(trained, fer_public, small_data, tmp_path):
+    from facemoji.classify import EmotionClassifier
+    from facemoji.train.export import Deployed, load_checkpoint
+
+    x = fer_public["x"][300:428, None].astype(np.float32)
+    model, cfg, _ = load_checkpoint(trained / "best.pt")
+    zoomed = Deployed(model, cfg["mean"], cfg["std"], flip=True, zooms=(0.92,))
+    with torch.no_grad():
+        torch_p = zoomed(torch.from_numpy(x)).numpy()
+
+    proc = facemoji("export", trained / "best.pt", "-o", tmp_path / "z.onnx", "--zoom", "0.92")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    clf = EmotionClassifier(tmp_path / "z.onnx")
+    assert "4 views" in json.loads(clf.metadata["facemoji.preprocessing"])["tta"]
+    assert np.abs(clf.predict_crops(x) - torch_p).max() < 1e-4
+
+    proc = facemoji("export", trained / "best.pt", "-o", tmp_path / "q.onnx", "--zoom", "0.92", "--int8")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    q = EmotionClassifier(tmp_path / "q.onnx")
+    meta = json.loads(q.metadata["facemoji.quantization"])
+    assert meta["activations"] == "int8" and "320 faces of train.npz" in meta["calibration"]  # all 320 (fewer than 512)
+    assert (tmp_path / "q.onnx").stat().st_size < 0.5 * (tmp_path / "z.onnx").stat().st_size
+    q_p = q.predict_crops(x)
+    assert np.allclose(q_p.sum(1), 1, atol=1e-4)
+    assert np.abs(q_p - torch_p).max() > 1e-5  # it really is a different (quantized) graph
+    assert np.abs(q_p - torch_p).mean() < 0.02 and (q_p.argmax(1) == torch_p.argmax(1)).mean() >= 0.9
+
+    for bad in (["--zoom", "1"], ["--zoom", "5"], ["--int8", "--calibration", tmp_path / "nothing.npz"]):
+        proc = facemoji("export", trained / "best.pt", "-o", tmp_path / "bad.onnx", *bad)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-500:]
+        assert not (tmp_path / "bad.onnx").exists()
+
 def test_same_seed_same_first_steps(small_data, tmp_path):
     from facemoji.train.trainer import TrainConfig, train
 

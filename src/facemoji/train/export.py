@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,24 +30,48 @@ def shift_views(px: int) -> tuple[tuple[int, int], ...]:
     return ((px, 0), (-px, 0), (0, px), (0, -px)) if px else ()
 
 
+def zoom_matrix(n: int, scale: float) -> torch.Tensor:
+    """The (n, n) matrix A with ``A @ img @ A.T`` = ``img`` zoomed by ``scale`` about its centre.
+
+    Bilinear resampling along each axis, edges replicated: ``scale`` < 1 zooms out (the face
+    gets smaller and the border is repeated around it), > 1 zooms in. It matches
+    ``grid_sample(..., mode="bilinear", padding_mode="border", align_corners=False)`` for a
+    pure scaling grid, but as two small matrix products it exports to any ONNX runtime.
+    """
+    a = torch.zeros(n, n, dtype=torch.float64)
+    for i in range(n):
+        # output pixel centre in [-1, 1], back to the input coordinate it samples
+        u = ((2 * i + 1) / n - 1) / scale
+        p = min(max(((u + 1) * n - 1) / 2, 0.0), n - 1.0)
+        j = min(int(p), n - 2)
+        w = p - j
+        a[i, j] += 1 - w
+        a[i, j + 1] += w
+    return a.float()
+
+
 class Deployed(nn.Module):
     """The trained network wrapped as it ships: raw 0..255 faces in, averaged probabilities out.
 
     Test-time augmentation is part of the graph: every face is seen as ``views``
-    (the original plus each ``shifts`` (dx, dy) pixel shift, edges replicated),
-    each of them also mirrored when ``flip``; the views go through the network
-    as one batch and their softmax outputs are averaged.
+    (the original, each ``shifts`` (dx, dy) pixel shift and each ``zooms`` scale
+    about the centre, edges replicated), each of them also mirrored when ``flip``;
+    the views go through the network as one batch and their softmax outputs are
+    averaged.
     """
 
     def __init__(self, model: nn.Module, mean: float, std: float, flip: bool = True,
-                 shifts: tuple[tuple[int, int], ...] = ()) -> None:
+                 shifts: tuple[tuple[int, int], ...] = (), zooms: tuple[float, ...] = (), size: int = 48) -> None:
         super().__init__()
         self.model = model
         self.mean = mean
         self.std = std
         self.flip = flip
         self.shifts = tuple(shifts)
+        self.zooms = tuple(float(z) for z in zooms)
         self.pad = max([0] + [max(abs(dx), abs(dy)) for dx, dy in self.shifts])
+        for k, z in enumerate(self.zooms):
+            self.register_buffer(f"zoom{k}", zoom_matrix(size, z), persistent=False)
 
     def views(self, z: torch.Tensor) -> list[torch.Tensor]:
         out = [z]
@@ -55,6 +80,9 @@ class Deployed(nn.Module):
             padded = nn.functional.pad(z, (p, p, p, p), mode="replicate")
             # shifting the content by (dx, dy) = reading the padded image from (p - dx, p - dy)
             out += [padded[:, :, p - dy : p - dy + h, p - dx : p - dx + w] for dx, dy in self.shifts]
+        for k in range(len(self.zooms)):
+            a = getattr(self, f"zoom{k}")
+            out.append(torch.matmul(torch.matmul(a, z), a.t()))
         if self.flip:
             out += [torch.flip(v, dims=[3]) for v in out]
         return out
@@ -68,14 +96,63 @@ class Deployed(nn.Module):
     @property
     def n_views(self) -> int:
         """Passes of the network per face."""
-        return (1 + len(self.shifts)) * (2 if self.flip else 1)
+        return (1 + len(self.shifts) + len(self.zooms)) * (2 if self.flip else 1)
 
     def describe(self) -> str:
         n = self.n_views
         what = "horizontal flip" if self.flip else "no flip"
         if self.shifts:
             what += " and shifts of " + ", ".join(f"({dx:+d}, {dy:+d})" for dx, dy in self.shifts) + " px"
+        if self.zooms:
+            what += " and zooms about the centre by " + ", ".join(f"{z:g}" for z in self.zooms)
         return f"{what}: probabilities of {n} views averaged in graph"
+
+
+QUANTIZED_OPS = ("Conv", "Gemm")
+CALIBRATION_FACES = 512
+CALIBRATION_SEED = 0
+
+
+def quantize_int8(src: str | Path, dst: str | Path, faces: np.ndarray, n: int = CALIBRATION_FACES,
+                  seed: int = CALIBRATION_SEED) -> int:
+    """Quantize the float model ``src`` to int8 (static, QDQ, per-channel weights) into ``dst``.
+
+    Activation ranges are the minimum and maximum seen on ``n`` faces drawn from
+    ``faces`` (uint8 (N, 48, 48), the training faces, never the test set) with a
+    fixed seed. Convolutions and the classifier run in int8 (about 2.8x faster on
+    this machine); the test-time zoom resampling and the softmax stay float.
+    Returns the number of calibration faces used.
+    """
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pick = np.random.default_rng(seed).choice(len(faces), min(n, len(faces)), replace=False)
+    batches = [faces[pick[i : i + 32]][:, None].astype(np.float32) for i in range(0, len(pick), 32)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(batches)
+
+        def get_next(self) -> dict | None:
+            b = next(self.it, None)
+            return None if b is None else {"faces": b}
+
+    src, dst = Path(src), Path(dst)
+    pre = dst.with_name(dst.name + ".pre")
+    try:
+        quant_pre_process(str(src), str(pre))
+        quantize_static(str(pre), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=list(QUANTIZED_OPS), calibrate_method=CalibrationMethod.MinMax)
+    finally:
+        pre.unlink(missing_ok=True)
+    return len(pick)
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict, dict]:
@@ -93,11 +170,15 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict, dict]:
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, tta: bool = True, crop: dict | None = None,
-                extra_metadata: dict | None = None, shifts: tuple[tuple[int, int], ...] = ()) -> Path:
+                extra_metadata: dict | None = None, shifts: tuple[tuple[int, int], ...] = (),
+                zooms: tuple[float, ...] = (), int8_faces: np.ndarray | None = None,
+                int8_source: str = "") -> Path:
+    """Write the ONNX model; with ``int8_faces`` (uint8 (N, 48, 48) training faces) it is quantized to int8."""
     import onnx
 
     model, cfg, ckpt = load_checkpoint(checkpoint)
-    wrapped = Deployed(model, cfg["mean"], cfg["std"], flip=tta, shifts=shifts if tta else ()).eval()
+    wrapped = Deployed(model, cfg["mean"], cfg["std"], flip=tta, shifts=shifts if tta else (),
+                       zooms=zooms if tta else ()).eval()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
@@ -107,6 +188,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, tta: bool = True, crop:
         input_names=["faces"], output_names=["probabilities"],
         dynamic_axes={"faces": {0: "batch"}, "probabilities": {0: "batch"}},
     )
+    if int8_faces is not None:
+        calibration = quantize_int8(tmp, tmp, int8_faces)
     m = onnx.load(str(tmp))
     meta = {
         "facemoji.format": FORMAT_VERSION,
@@ -123,6 +206,11 @@ def export_onnx(checkpoint: str | Path, out: str | Path, tta: bool = True, crop:
     }
     if "val_acc" in ckpt:
         meta["facemoji.val_accuracy"] = f"{ckpt['val_acc']:.4f}"
+    if int8_faces is not None:
+        meta["facemoji.quantization"] = json.dumps({
+            "weights": "int8, per output channel", "activations": "int8", "format": "QDQ",
+            "quantized": list(QUANTIZED_OPS), "calibration": f"MinMax over {calibration} faces of {int8_source}"
+            f" drawn with seed {CALIBRATION_SEED}"})
     meta.update({f"facemoji.{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in (extra_metadata or {}).items()})
     del m.metadata_props[:]
     for k, v in meta.items():

@@ -1,3 +1,3 @@
 """Training defaults, readable without PyTorch (for ``--help``)."""
 
-DEFAULTS = {"arch": "emovgg-w", "epochs": 150, "batch_size": 128, "lr": 0.05, "ferplus_weight": 0.3}
+DEFAULTS = {"arch": "emovgg-x", "epochs": 150, "batch_size": 128, "lr": 0.05, "ferplus_weight": 0.3}
