@@ -33,18 +33,21 @@ def main() -> None:
     ap.add_argument("--data", required=True, help="labelled data (any form facemoji train reads)")
     ap.add_argument("--split", default="val")
     ap.add_argument("--limit", type=int, default=None, help="only the first N faces")
+    ap.add_argument("--only", default=None, metavar="TEXT",
+                    help="only the view sets whose name contains TEXT (e.g. zoom), besides flip")
     args = ap.parse_args()
+    settings = [s for s in SETTINGS if args.only is None or args.only in s[0] or s[0] == "flip"]
     torch.set_num_threads(2)
     ds = load_dataset(args.data, args.split)
     x = torch.from_numpy(ds.x[: args.limit]).float().unsqueeze(1)
     y = ds.y[: args.limit]
     print(f"faces right of {len(y)} ({ds.source}); passes per face:",
-          ", ".join(f"{name} {(1 + len(shift_views(s)) + len(z)) * (2 if f else 1)}" for name, f, s, z in SETTINGS))
-    print(f"{'checkpoint':<28}" + "".join(f"{name:>15}" for name, *_ in SETTINGS))
+          ", ".join(f"{name} {(1 + len(shift_views(s)) + len(z)) * (2 if f else 1)}" for name, f, s, z in settings))
+    print(f"{'checkpoint':<28}" + "".join(f"{name:>15}" for name, *_ in settings))
     for path in args.checkpoints:
         model, cfg, _ = load_checkpoint(path)
         row = []
-        for _name, flip, shift, zooms in SETTINGS:
+        for _name, flip, shift, zooms in settings:
             wrapped = Deployed(model, cfg["mean"], cfg["std"], flip=flip, shifts=shift_views(shift), zooms=zooms).eval()
             with torch.no_grad():
                 probs = torch.cat([wrapped(x[i : i + 256]) for i in range(0, len(x), 256)]).numpy()
