@@ -41,8 +41,10 @@ def main() -> None:
     ds = load_dataset(args.data, args.split)
     x = torch.from_numpy(ds.x[: args.limit]).float().unsqueeze(1)
     y = ds.y[: args.limit]
+    passes = [Deployed(torch.nn.Identity(), 0.0, 1.0, flip=f, shifts=shift_views(s), zooms=z).n_views
+              for _, f, s, z in settings]
     print(f"faces right of {len(y)} ({ds.source}); passes per face:",
-          ", ".join(f"{name} {(1 + len(shift_views(s)) + len(z)) * (2 if f else 1)}" for name, f, s, z in settings))
+          ", ".join(f"{name} {n}" for (name, *_), n in zip(settings, passes, strict=True)))
     print(f"{'checkpoint':<28}" + "".join(f"{name:>15}" for name, *_ in settings))
     for path in args.checkpoints:
         model, cfg, _ = load_checkpoint(path)

@@ -143,6 +143,7 @@ def test_zoom_and_int8_export_runs_in_the_runtime(trained, fer_public, small_dat
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-500:]
         assert not (tmp_path / "bad.onnx").exists()
 
+
 def test_same_seed_same_first_steps(small_data, tmp_path):
     from facemoji.train.trainer import TrainConfig, train
 

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from facemoji.errors import FacemojiError, InputError
 
     try:
-        from facemoji.train.export import export_onnx, shift_views
+        from facemoji.train.export import CalibrationError, export_onnx, shift_views
     except ModuleNotFoundError as e:
         if e.name == "torch":
             raise FacemojiError("export needs PyTorch: pip install 'facemoji[train]'") from None
@@ -54,35 +54,13 @@ def run(args: argparse.Namespace) -> int:
         crop = json.loads(args.crop) if args.crop else None
     except json.JSONDecodeError as e:
         raise InputError(f"--crop: not JSON ({e})") from None
-    faces, source = None, ""
-    if args.int8:
-        faces, source = calibration_faces(args.checkpoint, args.calibration)
     try:
         out = export_onnx(args.checkpoint, args.output, tta=not args.no_tta, crop=crop, shifts=shift_views(args.shift),
-                          zooms=tuple(args.zoom), int8_faces=faces, int8_source=source)
+                          zooms=tuple(args.zoom), int8=args.int8, calibration=args.calibration)
+    except CalibrationError as e:
+        raise InputError(f"--calibration: {e}") from None
     except (ValueError, KeyError, RuntimeError, EOFError) as e:
         raise InputError(f"{args.checkpoint}: not a facemoji checkpoint ({str(e).splitlines()[0][:100]})") from None
     print(f"wrote {out}")
     return 0
 
-
-def calibration_faces(checkpoint: str, path: str | None):
-    """The training faces --int8 calibrates on: ``path``, else the data the checkpoint was trained on."""
-    from pathlib import Path
-
-    from facemoji.errors import InputError
-    from facemoji.train.data import DataError, load_dataset
-    from facemoji.train.export import load_checkpoint
-
-    if path is None:
-        try:
-            path = load_checkpoint(checkpoint)[1]["data"]
-        except (ValueError, KeyError) as e:
-            raise InputError(f"{checkpoint}: not a facemoji checkpoint ({str(e).splitlines()[0][:100]})") from None
-        if not Path(path).exists():
-            raise InputError(f"{path}: the checkpoint's training data is not there; give --calibration PATH")
-    try:
-        ds = load_dataset(path, "train")
-    except DataError as e:
-        raise InputError(f"--calibration: {e}") from None
-    return ds.x, Path(path).name

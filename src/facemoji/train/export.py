@@ -155,6 +155,24 @@ def quantize_int8(src: str | Path, dst: str | Path, faces: np.ndarray, n: int = 
     return len(pick)
 
 
+class CalibrationError(Exception):
+    """The training faces for int8 calibration cannot be read."""
+
+
+def _calibration_faces(cfg: dict, path: str | Path | None) -> tuple[np.ndarray, str]:
+    """The training faces int8 calibrates on, and their file's name: ``path``, else the checkpoint's ``data``."""
+    from facemoji.train.data import DataError, load_dataset
+
+    if path is None:
+        path = cfg.get("data")
+        if path is None or not Path(path).exists():
+            raise CalibrationError(f"{path}: the checkpoint's training data is not there; give the calibration data")
+    try:
+        return load_dataset(path, "train").x, Path(path).name
+    except DataError as e:
+        raise CalibrationError(str(e)) from None
+
+
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict, dict]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
@@ -171,12 +189,14 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict, dict]:
 
 def export_onnx(checkpoint: str | Path, out: str | Path, tta: bool = True, crop: dict | None = None,
                 extra_metadata: dict | None = None, shifts: tuple[tuple[int, int], ...] = (),
-                zooms: tuple[float, ...] = (), int8_faces: np.ndarray | None = None,
-                int8_source: str = "") -> Path:
-    """Write the ONNX model; with ``int8_faces`` (uint8 (N, 48, 48) training faces) it is quantized to int8."""
+                zooms: tuple[float, ...] = (), int8: bool = False, calibration: str | Path | None = None) -> Path:
+    """Write the ONNX model; with ``int8`` it is quantized, calibrated on the training faces of
+    ``calibration`` (default: the data the checkpoint was trained on). Missing or unreadable
+    calibration data raises :class:`CalibrationError`."""
     import onnx
 
     model, cfg, ckpt = load_checkpoint(checkpoint)
+    faces, source = _calibration_faces(cfg, calibration) if int8 else (None, "")
     wrapped = Deployed(model, cfg["mean"], cfg["std"], flip=tta, shifts=shifts if tta else (),
                        zooms=zooms if tta else ()).eval()
     out = Path(out)
@@ -188,8 +208,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, tta: bool = True, crop:
         input_names=["faces"], output_names=["probabilities"],
         dynamic_axes={"faces": {0: "batch"}, "probabilities": {0: "batch"}},
     )
-    if int8_faces is not None:
-        calibration = quantize_int8(tmp, tmp, int8_faces)
+    if faces is not None:
+        n_calibration = quantize_int8(tmp, tmp, faces)
     m = onnx.load(str(tmp))
     meta = {
         "facemoji.format": FORMAT_VERSION,
@@ -206,10 +226,10 @@ def export_onnx(checkpoint: str | Path, out: str | Path, tta: bool = True, crop:
     }
     if "val_acc" in ckpt:
         meta["facemoji.val_accuracy"] = f"{ckpt['val_acc']:.4f}"
-    if int8_faces is not None:
+    if faces is not None:
         meta["facemoji.quantization"] = json.dumps({
             "weights": "int8, per output channel", "activations": "int8", "format": "QDQ",
-            "quantized": list(QUANTIZED_OPS), "calibration": f"MinMax over {calibration} faces of {int8_source}"
+            "quantized": list(QUANTIZED_OPS), "calibration": f"MinMax over {n_calibration} faces of {source}"
             f" drawn with seed {CALIBRATION_SEED}"})
     meta.update({f"facemoji.{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in (extra_metadata or {}).items()})
     del m.metadata_props[:]
