@@ -5,6 +5,7 @@ The small API (images are RGB ``uint8`` numpy arrays of shape (H, W, 3), or path
     import facemoji
     faces = facemoji.analyze("photo.jpg")        # [Face(box=(x1, y1, x2, y2), emotion='happy', ...)]
     out = facemoji.emojify("photo.jpg", faces)    # new RGB array with emoji over the faces
+    out = facemoji.emojify("photo.jpg", cover="blur")  # or blur, pixelate, solid
     boxes = facemoji.face_locations(image)        # [(x1, y1, x2, y2), ...]
 
 For many frames, build one :class:`Pipeline` and call ``pipeline.process(frame)``.
@@ -53,10 +54,11 @@ def face_locations(image: np.ndarray | str | Path, *, detector: str = "centerfac
 
 
 def emojify(image: np.ndarray | str | Path, faces: list[Face] | None = None, *, mode: str = "emoji",
-            detector: str = "centerface", detect_size: int = 640) -> np.ndarray:
+            cover: str = "emoji", detector: str = "centerface", detect_size: int = 640) -> np.ndarray:
     """A new RGB image with each face covered by its emoji (``mode``: emoji, boxes or both).
 
-    ``faces`` defaults to ``analyze(image)``.
+    ``cover`` hides the faces another way: ``blur``, ``pixelate`` or ``solid``. ``faces`` defaults to
+    ``analyze(image)``.
     """
     from facemoji.imageio import as_rgb
 
@@ -64,7 +66,7 @@ def emojify(image: np.ndarray | str | Path, faces: list[Face] | None = None, *, 
     img = as_rgb(image)
     if faces is None:
         faces = pipe.analyze(img)
-    return pipe.render(img, faces, mode)
+    return pipe.render(img, faces, mode, cover)
 
 
 def __getattr__(name: str):

