@@ -27,12 +27,12 @@ SOLID_COLOUR = (24, 24, 24)
 
 
 def disc(side: int) -> np.ndarray:
-    """An anti-aliased filled disc in a ``side`` square: uint8 alpha 0..255 with a channel axis."""
+    """An anti-aliased filled disc in a ``side`` square: uint8 alpha 0..255, the same on three channels."""
     shift = 4  # sub-pixel centre and radius, so even and odd sides are both centred
-    mask = np.zeros((side, side), np.uint8)
+    mask = np.zeros((side, side, 3), np.uint8)
     c = round((side - 1) / 2 * (1 << shift))
-    cv2.circle(mask, (c, c), round(side / 2 * (1 << shift)), 255, -1, cv2.LINE_AA, shift)
-    return mask[..., None]
+    cv2.circle(mask, (c, c), round(side / 2 * (1 << shift)), (255, 255, 255), -1, cv2.LINE_AA, shift)
+    return mask
 
 
 def _blurred(patch: np.ndarray, side: int) -> np.ndarray:

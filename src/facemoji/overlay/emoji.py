@@ -1,8 +1,8 @@
 """Alpha-blending emoji over faces, clipped correctly at the image border.
 
 Memory stays bounded whatever the picture size: the resized emoji are kept as
-8-bit premultiplied RGBA in a cache bounded in bytes, and blending works on the
-face's region only, in 16-bit integers.
+8-bit premultiplied colour and alpha in a cache bounded in bytes, and blending
+works on the face's region only, in 8-bit arithmetic.
 """
 
 from __future__ import annotations
@@ -46,21 +46,19 @@ def clip_square(shape: tuple[int, ...], left: int, top: int, side: int) -> tuple
     return slice(y0, y1), slice(x0, x1), slice(y0 - top, y1 - top), slice(x0 - left, x1 - left)
 
 
-def blend(roi: np.ndarray, colour: np.ndarray, alpha: np.ndarray, premultiplied: bool = False) -> None:
-    """``roi = colour * alpha + roi * (1 - alpha)`` in place, all uint8 (alpha 0..255, shape (h, w, 1)).
+def blend(roi: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> None:
+    """``roi = colour * alpha + roi * (1 - alpha)`` in place; uint8 throughout, ``alpha`` 0..255 per channel.
 
-    With ``premultiplied``, ``colour`` already holds ``colour * alpha``. Integer arithmetic,
-    rounded to nearest; an opaque pixel (alpha 255) takes exactly the colour.
+    OpenCV's saturating 8-bit arithmetic on the region only; an opaque pixel takes exactly the colour.
     """
-    acc = np.multiply(roi, 255 - alpha, dtype=np.uint16)
-    if premultiplied:
-        acc += np.multiply(colour, 255, dtype=np.uint16)
-    else:
-        acc += np.multiply(colour, alpha, dtype=np.uint16)
-    acc += 128  # x / 255 rounded, exactly, for x <= 255 * 255: (x + 128 + ((x + 128) >> 8)) >> 8
-    acc += acc >> 8
-    acc >>= 8
-    roi[...] = acc
+    over = cv2.multiply(colour, alpha, scale=1 / 255)
+    under = cv2.multiply(roi, cv2.bitwise_not(alpha), scale=1 / 255)
+    cv2.add(over, under, dst=roi)
+
+
+def blend_premultiplied(roi: np.ndarray, colour: np.ndarray, inverse_alpha: np.ndarray) -> None:
+    """``roi = colour + roi * inverse_alpha / 255`` in place, for colour already multiplied by its alpha."""
+    cv2.add(cv2.multiply(roi, inverse_alpha, scale=1 / 255), colour, dst=roi)
 
 
 class EmojiSet:
@@ -78,7 +76,7 @@ class EmojiSet:
         self.cache = ByteLRU(cache_bytes)
 
     def get(self, emotion: str, side: int) -> tuple[np.ndarray, np.ndarray]:
-        """The emoji at ``side`` x ``side``: (premultiplied RGB uint8, alpha uint8 with a channel axis)."""
+        """The emoji at ``side`` x ``side``: (RGB multiplied by alpha, 255 - alpha on three channels), uint8."""
         key = (emotion, side)
         hit = self.cache.get(key)
         if hit is not None:
@@ -86,10 +84,10 @@ class EmojiSet:
         src = self.images.get(emotion, self.images["neutral"])
         interp = cv2.INTER_AREA if side < src.shape[0] else cv2.INTER_CUBIC
         rgba = cv2.resize(src, (side, side), interpolation=interp)  # uint8: cubic over-shoot saturates
-        alpha = np.ascontiguousarray(rgba[..., 3:4])
-        rgb = rgba[..., :3]
-        blend(rgb, np.zeros_like(rgb), 255 - alpha)  # premultiply in place: rgb * alpha / 255
-        value = (np.ascontiguousarray(rgb), alpha)
+        alpha = cv2.extractChannel(rgba, 3)
+        alpha3 = cv2.merge([alpha, alpha, alpha])
+        value = (cv2.multiply(cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB), alpha3, scale=1 / 255),
+                 cv2.bitwise_not(alpha3, dst=alpha3))
         self.cache.put(key, value)
         return value
 
@@ -106,5 +104,5 @@ def paste_emoji(image: np.ndarray, emotion: str, box: tuple[float, float, float,
     if where is None:
         return
     rows, cols, er, ec = where
-    rgb, alpha = emoji.get(emotion, side)
-    blend(image[rows, cols], rgb[er, ec], alpha[er, ec], premultiplied=True)
+    rgb, inverse_alpha = emoji.get(emotion, side)
+    blend_premultiplied(image[rows, cols], rgb[er, ec], inverse_alpha[er, ec])

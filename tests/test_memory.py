@@ -1,0 +1,87 @@
+"""Memory stays bounded: frames of 1080p and 4K, a real face whose size changes on every frame, 200 frames.
+
+Resident memory (VmRSS) is read after a short warm-up and then on every frame; its growth must stay under a
+fixed bound that does not depend on how many frames went through. A cache of resized emoji that is bounded by
+entries instead of bytes (or that keeps float copies) grows by hundreds of megabytes here.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from facemoji.overlay.emoji import DEFAULT_CACHE_BYTES
+
+pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+
+FRAMES = 200
+WARMUP = 10
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def background(w: int, h: int) -> np.ndarray:
+    """A smooth, faceless picture: colour gradients with mild noise, built small and enlarged."""
+    rng = np.random.default_rng(0)
+    small = rng.integers(40, 200, (9, 16, 3), dtype=np.uint8)
+    img = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return img
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(("width", "height", "bound_mb"), [(1920, 1080, 96), (3840, 2160, 192)])
+def test_memory_bounded_with_a_face_changing_size_every_frame(astronaut_face, width, height, bound_mb):
+    from facemoji.pipeline import VIDEO_DETECT_SIZE, Pipeline
+
+    pipe = Pipeline(detect_size=VIDEO_DETECT_SIZE)
+    bg = background(width, height)
+    frame = bg.copy()
+    # every frame a different size: from a sixth to nine tenths of the frame height, back and forth
+    sides = np.linspace(height // 6, height * 9 // 10, FRAMES // 2).astype(int)
+    sides = np.concatenate([sides, sides[::-1] + 1])
+    assert len(set(sides.tolist())) == FRAMES
+    last = None
+    found = 0
+    peak = base = 0
+    for i in range(WARMUP + FRAMES):
+        side = int(sides[(i - WARMUP) % FRAMES])
+        x = (width - side) * (i % 7) // 6
+        y = (height - side) * (i % 3) // 2
+        if last is not None:  # put the background back where the last face was
+            lx, ly, ls = last
+            frame[ly : ly + ls, lx : lx + ls] = bg[ly : ly + ls, lx : lx + ls]
+        frame[y : y + side, x : x + side] = cv2.resize(astronaut_face, (side, side), interpolation=cv2.INTER_LINEAR)
+        last = (x, y, side)
+        out, faces = pipe.process(frame)
+        if i == WARMUP - 1:
+            del out
+            gc.collect()
+            base = peak = rss_bytes()
+            continue
+        if i >= WARMUP:
+            found += bool(faces)
+            # the face is really covered: its centre no longer looks like the photo
+            cx, cy = x + side // 2, y + side // 2
+            r = side // 8
+            assert np.abs(out[cy - r : cy + r, cx - r : cx + r].astype(int)
+                          - frame[cy - r : cy + r, cx - r : cx + r].astype(int)).mean() > 20 or not faces
+            peak = max(peak, rss_bytes())
+        del out
+    assert found >= 0.9 * FRAMES, f"the face was found in only {found} of {FRAMES} frames"
+    assert pipe.emoji.cache.nbytes <= DEFAULT_CACHE_BYTES
+    growth = (peak - base) / 2**20
+    print(f"{width}x{height}: RSS {base / 2**20:.0f} MB after warm-up, peak {peak / 2**20:.0f} MB over {FRAMES} frames "
+          f"(+{growth:.0f} MB)", file=sys.stderr)
+    assert growth < bound_mb, f"resident memory grew by {growth:.0f} MB over {FRAMES} frames (bound {bound_mb} MB)"
