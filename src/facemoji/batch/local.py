@@ -1,0 +1,174 @@
+"""The local engine: one worker process per core, each with its own pipeline, supervised item by item.
+
+The driver hands each worker one item at a time over a pipe, so it always
+knows which item a worker holds. A worker that dies (a decoder's segfault,
+the kernel's out-of-memory killer) costs that item, recorded as failed with
+the signal, and a fresh worker takes its place; the batch goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing import connection
+
+from facemoji.batch.collect import Item
+from facemoji.batch.work import BatchConfig
+from facemoji.errors import FacemojiError
+
+# environment for the workers: one thread per library, the processes are the parallelism
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+MAX_START_FAILURES = 3
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _worker_main(conn: connection.Connection, config: dict) -> None:
+    """A worker process: load the pipelines, then process items until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+        from facemoji.batch.work import Worker
+
+        worker = Worker(config)
+    except FacemojiError as e:
+        conn.send(("error", str(e)))
+        return
+    except Exception as e:
+        conn.send(("error", f"worker cannot start: {type(e).__name__}: {e}"))
+        return
+    conn.send(("ready", os.getpid()))
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        conn.send(("done", worker.run(msg)))
+
+
+@dataclass
+class _Slot:
+    proc: object
+    conn: connection.Connection
+    item: Item | None = None
+    ready: bool = False
+
+
+def _death_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"worker process died on this item ({name}{hint})"
+    return f"worker process exited on this item (status {exitcode})"
+
+
+def run_local(items: list[Item], config: BatchConfig, workers: int,
+              on_result: Callable[[dict], None], on_start: Callable[[int], None] | None = None) -> None:
+    """Process ``items`` on ``workers`` processes, calling ``on_result(summary_row)`` as each finishes."""
+    import multiprocessing as mp
+
+    from facemoji.batch.work import record_failure
+
+    ctx = mp.get_context("spawn")
+    pending = deque(items)
+    slots: list[_Slot] = []
+    start_failures = 0
+    cfg = config.to_dict()
+    saved_env = {k: os.environ.get(k) for k in WORKER_ENV}
+
+    def start() -> _Slot:
+        parent, child = ctx.Pipe()
+        os.environ.update(WORKER_ENV)
+        try:
+            proc = ctx.Process(target=_worker_main, args=(child, cfg), daemon=True, name="facemoji-batch-worker")
+            proc.start()
+        finally:
+            for k, v in saved_env.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        child.close()
+        return _Slot(proc, parent)
+
+    def stop(slot: _Slot) -> None:
+        try:
+            slot.conn.close()
+        except OSError:
+            pass
+        if slot.proc.is_alive():
+            slot.proc.terminate()
+        slot.proc.join(timeout=5)
+        if slot.proc.is_alive():
+            slot.proc.kill()
+            slot.proc.join(timeout=5)
+
+    try:
+        for _ in range(min(workers, len(items))):
+            slots.append(start())
+        if on_start is not None:
+            on_start(len(slots))
+        while pending or any(s.item is not None for s in slots):
+            for s in slots:
+                if s.ready and s.item is None and pending:
+                    s.item = pending.popleft()
+                    s.conn.send(s.item.to_dict())
+            waitables = [s.conn for s in slots] + [s.proc.sentinel for s in slots]
+            if not waitables:
+                break
+            ready = set(connection.wait(waitables))
+            for i, s in enumerate(list(slots)):
+                died = False
+                if s.conn in ready or s.proc.sentinel in ready:
+                    try:
+                        while s.conn.poll():
+                            kind, payload = s.conn.recv()
+                            if kind == "ready":
+                                s.ready = True
+                            elif kind == "done":
+                                s.item = None
+                                on_result(payload)
+                            elif kind == "error":
+                                raise FacemojiError(payload)
+                    except (EOFError, OSError):
+                        died = True
+                    if s.proc.sentinel in ready or died:
+                        s.proc.join(timeout=5)
+                        died = died or not s.proc.is_alive()
+                if not died:
+                    continue
+                code = s.proc.exitcode
+                stop(s)
+                if s.item is not None:
+                    on_result(record_failure(config, s.item, _death_reason(code)))
+                elif not s.ready:
+                    start_failures += 1
+                    if start_failures >= MAX_START_FAILURES:
+                        raise FacemojiError(f"batch worker processes die while starting ({_death_reason(code)})")
+                slots[i] = start() if pending else None  # type: ignore[call-overload]
+            slots = [s for s in slots if s is not None]
+    finally:
+        for s in slots:
+            if s.item is None and s.proc.is_alive():
+                try:
+                    s.conn.send(None)
+                except OSError:
+                    pass
+        for s in slots:
+            s.proc.join(timeout=2 if s.item is None else 0)
+            stop(s)
