@@ -12,7 +12,7 @@ import sys
 from facemoji import __version__
 from facemoji.errors import FacemojiError
 
-COMMANDS = ("image", "demo", "video", "batch", "webcam", "serve", "train", "export", "evaluate")
+COMMANDS = ("image", "demo", "video", "audit", "batch", "webcam", "serve", "train", "export", "evaluate")
 
 DESCRIPTION = """\
 facemoji finds every face in a photo, a video or a live camera, recognises its
@@ -25,6 +25,7 @@ examples:
   facemoji image me.jpg --mode both           boxes and labels as well as emoji
   facemoji video clip.mp4 -o clip_emoji.mp4   a video, audio kept
   facemoji batch photos/ clips/ -o out/       a whole collection, faces as Parquet tables
+  facemoji audit clip.mp4 clip_emoji.mp4      check that no face still shows
   facemoji webcam                             live camera window
   facemoji serve                              web page and HTTP API on 127.0.0.1:8000
 """

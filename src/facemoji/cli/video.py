@@ -39,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detect-every", default="auto", metavar="K",
                    help="run the face detector every K frames and track the faces in between; default auto: "
                    "about 10 detections a second (K=3 at 30 fps, 2 at 15-24 fps)")
+    p.add_argument("--strict", action="store_true",
+                   help="cover hard faces too (turned to profile, fast-moving, briefly lost): detect on every frame, "
+                   "add a profile-face pass, pad the covers and keep them on lost faces for a second; about 3-4x "
+                   "slower (see docs/coverage.md)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
     p.add_argument("--allow-truncated", action="store_true",
                    help="keep the readable part of a video that ends early, instead of failing")
@@ -117,7 +121,7 @@ def parse_detect_every(text: str) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     from facemoji.video.io import is_url
-    from facemoji.video.process import Interrupted, process_video
+    from facemoji.video.process import DEFAULT_COVERAGE, STRICT_COVERAGE, Interrupted, process_video
 
     detect_every = parse_detect_every(args.detect_every)
     if args.max_frames is not None and args.max_frames < 1:
@@ -156,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
         report = process_video(src, dst, pipe, detect_every=detect_every, mode=args.mode,
                                on_frame=on_frame if sinks else None, progress=show_progress, preset=args.preset,
                                crf=args.crf, keep_audio=not args.no_audio, max_frames=args.max_frames,
-                               allow_truncated=args.allow_truncated)
+                               allow_truncated=args.allow_truncated,
+                               coverage=STRICT_COVERAGE if args.strict else DEFAULT_COVERAGE)
         for s in sinks:
             s.commit()
     except Interrupted as e:

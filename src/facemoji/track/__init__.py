@@ -12,6 +12,11 @@ label: an exponential moving average with time constant ``tau`` seconds
 (frame-rate independent), plus hysteresis: the shown emotion only changes
 when another class leads it by ``margin``. With the defaults a clean switch
 of expression shows within about 0.3 s, while single-frame blips never do.
+
+:func:`cover_box` is the box to cover for a tracked face: the tracked box,
+led forward along the track's motion and widened by how unsure the
+prediction is (it grows with the time since the last detection and with the
+face's speed), so a cover on a moving face does not trail behind it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import numpy as np
 from facemoji.labels import EMOTIONS
 from facemoji.types import Face
 
-__all__ = ["EmotionSmoother", "Track", "Tracker", "iou_matrix"]
+__all__ = ["EmotionSmoother", "Track", "Tracker", "cover_box", "iou_matrix"]
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -39,6 +44,31 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def cover_box(box: tuple[float, float, float, float] | np.ndarray, velocity: np.ndarray | None, since: float,
+              step: float, *, pad: float = 0.0, lead: float = 1.0,
+              unsure: float = 0.5) -> tuple[float, float, float, float]:
+    """The box to cover for a face tracked at ``box`` (x1, y1, x2, y2) moving at ``velocity`` (box units a second).
+
+    ``since``: seconds since a detector last saw the face; ``step``: seconds a frame stays on screen. Each edge is
+    stretched forward by ``lead`` frames of its motion (the face goes on moving while the frame shows), outwards
+    by ``unsure`` times the distance the edge moved since the detection plus one frame (the velocity is an
+    estimate: a face that speeds up or turns gets ahead of it), and by ``pad`` times the box's size on every side.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    w, h = x2 - x1, y2 - y1
+    out = [x1 - pad * w, y1 - pad * h, x2 + pad * w, y2 + pad * h]
+    if velocity is None:
+        return (out[0], out[1], out[2], out[3])
+    v = np.asarray(velocity, np.float64)
+    ahead = v * lead * step
+    spread = np.abs(v) * unsure * (max(0.0, since) + step)
+    out[0] = min(out[0], out[0] + ahead[0]) - spread[0]
+    out[1] = min(out[1], out[1] + ahead[1]) - spread[1]
+    out[2] = max(out[2], out[2] + ahead[2]) + spread[2]
+    out[3] = max(out[3], out[3] + ahead[3]) + spread[3]
+    return (out[0], out[1], out[2], out[3])
 
 
 class EmotionSmoother:
@@ -215,6 +245,13 @@ class Tracker:
                               track_id=tr.id))
         self.tracks = keep
         return faces
+
+    def get(self, track_id: int | None) -> Track | None:
+        """The live track with id ``track_id``, if any."""
+        for tr in self.tracks:
+            if tr.id == track_id:
+                return tr
+        return None
 
     def finish(self) -> None:
         """End every live track (at the end of a video)."""

@@ -5,6 +5,12 @@
 :func:`process_video` decodes a video (one thread), follows and draws the
 faces (the calling thread), and encodes the result with the input's audio
 (another thread), writing to a temporary file that is renamed at the end.
+
+:class:`Coverage` says how generously faces are covered: :data:`DEFAULT_COVERAGE`
+leads the cover along each track's motion and widens it while the prediction
+is unsure; :data:`STRICT_COVERAGE` (``--strict``) also detects on every frame,
+adds a profile pass (OpenCV's Haar profile cascade, both ways) for turned
+faces, pads every cover and keeps it on a lost face for a whole second.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,7 @@ import numpy as np
 
 from facemoji.errors import FacemojiError, InputError
 from facemoji.pipeline import Pipeline
-from facemoji.track import Tracker
+from facemoji.track import Tracker, cover_box
 from facemoji.types import Face
 
 DETECTIONS_PER_SECOND = 10.0  # the "auto" default: detect about 10 times a second, track in between
@@ -35,23 +41,93 @@ def auto_detect_every(fps: float | None) -> int:
     return max(1, min(6, int(fps / DETECTIONS_PER_SECOND + 0.5)))
 
 
-class FaceFollower:
-    """Detect (every ``detect_every`` frames), track and smooth: one call per frame, in order."""
+@dataclass(frozen=True)
+class Coverage:
+    """How faces are found and how generously they are covered (see :func:`facemoji.track.cover_box`).
 
-    def __init__(self, pipeline: Pipeline, detect_every: int = 3, tracker: Tracker | None = None) -> None:
+    ``lead``: frames of motion the cover is led forward by; ``unsure``: share of the distance a face moved since
+    its last detection that the cover is widened by on each side; ``adaptive``: detect on the next frame too
+    (whatever ``detect_every`` says) while a track is new, was missed, or moves more than
+    ``ADAPTIVE_MOTION`` of its size between detections; ``pad``: share of the box added on every side;
+    ``max_coast``: seconds a cover stays on a face the detector lost; ``detect_every``: frames between
+    detections (None: the caller's choice); ``profile``: a second detection pass with the Haar profile cascade.
+    """
+
+    lead: float = 1.0
+    unsure: float = 0.5
+    adaptive: bool = True
+    pad: float = 0.0
+    max_coast: float = 0.5
+    detect_every: int | None = None
+    profile: bool = False
+
+
+DEFAULT_COVERAGE = Coverage()
+STRICT_COVERAGE = Coverage(lead=1.0, unsure=1.0, pad=0.08, max_coast=1.0, detect_every=1, profile=True)
+PROFILE_SIZE = 320  # longer side the frame is scaled to for the profile pass
+ADAPTIVE_MOTION = 0.25  # share of its size a face may move between detections before detection runs every frame
+
+
+def _overlaps(box: tuple[float, ...], others: list[Face], limit: float = 0.3) -> bool:
+    """Whether ``box`` overlaps any of ``others`` by more than ``limit`` of the smaller box."""
+    for f in others:
+        b = f.box
+        iw = min(box[2], b[2]) - max(box[0], b[0])
+        ih = min(box[3], b[3]) - max(box[1], b[1])
+        if iw > 0 and ih > 0:
+            small = min((box[2] - box[0]) * (box[3] - box[1]), (b[2] - b[0]) * (b[3] - b[1]))
+            if iw * ih > limit * max(small, 1e-9):
+                return True
+    return False
+
+
+class FaceFollower:
+    """Detect (every ``detect_every`` frames), track and smooth: one call per frame, in order.
+
+    :meth:`render` draws each face's cover over the box :func:`~facemoji.track.cover_box` gives for its track,
+    per ``coverage`` (:data:`DEFAULT_COVERAGE`, or :data:`STRICT_COVERAGE`, which also sets ``detect_every``).
+    """
+
+    def __init__(self, pipeline: Pipeline, detect_every: int = 3, tracker: Tracker | None = None,
+                 coverage: Coverage = DEFAULT_COVERAGE) -> None:
+        if coverage.detect_every is not None:
+            detect_every = coverage.detect_every
         if detect_every < 1:
             raise ValueError("detect_every must be at least 1")
         self.pipeline = pipeline
         self.detect_every = detect_every
-        self.tracker = tracker or Tracker(classes=pipeline.classes)
+        self.coverage = coverage
+        self.tracker = tracker or Tracker(classes=pipeline.classes, max_coast=coverage.max_coast)
         self.count = 0
+        self.time = 0.0
+        self.detected_at = 0.0  # time of the last frame the detector ran on
+        self.step_seconds = 1 / 30  # how long a frame shows; measured from the frames' times
+        self._profile = None
+        if coverage.profile:
+            from facemoji.detect.haar import HaarFaces
+
+            self._profile = HaarFaces(frontal=False, profile=True, max_side=PROFILE_SIZE, min_size=20,
+                                      min_neighbors=5, scale_factor=1.15)
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """This frame's faces: the pipeline's detector, plus turned faces from the profile pass when it is on."""
+        faces = self.pipeline.detect(image)
+        if self._profile is not None:
+            for hit in self._profile.find(image):
+                if not _overlaps(hit.box, faces):
+                    faces.append(Face(box=hit.box, score=0.5))
+        return faces
 
     def step(self, image: np.ndarray, t: float) -> list[Face]:
         """The tracked faces of ``image`` seen at ``t`` seconds (ids, smoothed emotions)."""
         if self.tracker.frame_size is None:
             self.tracker.frame_size = (image.shape[1], image.shape[0])
-        if self.count % self.detect_every == 0:
-            faces = self.pipeline.detect(image)
+        if self.count and t > self.time:
+            self.step_seconds = min(0.5, t - self.time)
+        self.time = t
+        if self.count % self.detect_every == 0 or (self.coverage.adaptive and self._unsure(t)):
+            faces = self.detect(image)
+            self.detected_at = t
             if faces:
                 self.pipeline.classify(image, faces)
             out = self.tracker.update(faces, t)
@@ -60,7 +136,33 @@ class FaceFollower:
         self.count += 1
         return out
 
+    def _unsure(self, t: float) -> bool:
+        """Whether some track needs a detection now: new (no velocity yet), missed last time, or fast."""
+        for tr in self.tracker.tracks:
+            if tr.hits < 2 or tr.time < self.detected_at:
+                return True
+            size = max(tr.box[2] - tr.box[0], tr.box[3] - tr.box[1], 1.0)
+            travel = float(np.abs(tr.velocity).max()) * (t - tr.time + self.step_seconds * (self.detect_every - 1))
+            if travel > ADAPTIVE_MOTION * size:
+                return True
+        return False
+
+    def cover(self, faces: list[Face]) -> list[Face]:
+        """The faces with their boxes widened to what should be covered (motion lead, uncertainty, padding)."""
+        c = self.coverage
+        out = []
+        for f in faces:
+            tr = self.tracker.get(f.track_id)
+            velocity = tr.velocity if tr is not None and tr.hits > 1 else None
+            since = self.time - tr.time if tr is not None else 0.0
+            box = cover_box(f.box, velocity, since, self.step_seconds, pad=c.pad, lead=c.lead, unsure=c.unsure)
+            out.append(replace(f, box=box))
+        return out
+
     def render(self, image: np.ndarray, faces: list[Face], mode: str | None = None) -> np.ndarray:
+        """``image`` with every face covered (or boxed, in ``boxes`` mode, where the tracked boxes are drawn)."""
+        if (mode or self.pipeline.mode) != "boxes":
+            faces = self.cover(faces)
         return self.pipeline.render(image, faces, mode)
 
 
@@ -166,11 +268,13 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
                   detect_every: int | None = DEFAULT_DETECT_EVERY,
                   mode: str | None = None, on_frame: Callable[[int, float, list[Face]], None] | None = None,
                   progress: bool = True, preset: str = "veryfast", crf: int = 23, keep_audio: bool = True,
-                  max_frames: int | None = None, allow_truncated: bool = False) -> VideoReport:
+                  max_frames: int | None = None, allow_truncated: bool = False,
+                  coverage: Coverage = DEFAULT_COVERAGE) -> VideoReport:
     """Emojify a video file into an H.264 MP4 at ``dst`` (or only analyze it when ``dst`` is None).
 
     ``detect_every`` K runs the detector on every K-th frame (None: :func:`auto_detect_every` of the frame rate).
     ``on_frame(index, time, faces)`` is called for every frame with the tracked faces.
+    ``coverage`` :data:`STRICT_COVERAGE` trades speed for covering hard faces (see :class:`Coverage`).
     Raises :class:`InputError` for unusable input or output, :class:`Interrupted` on Ctrl-C;
     in both cases nothing is left under ``dst``.
     """
@@ -209,7 +313,9 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
                                  preset=preset, crf=crf)
             if reader.audio is not None:
                 audio_mode = "copied" if writer.audio_copy else "transcoded to AAC"
-        follower = FaceFollower(pipeline, detect_every or auto_detect_every(reader.fps))
+        if detect_every and coverage.detect_every is not None:  # an explicit choice wins over the preset's
+            coverage = replace(coverage, detect_every=detect_every)
+        follower = FaceFollower(pipeline, detect_every or auto_detect_every(reader.fps), coverage=coverage)
         timeline = Timeline()
         frame_dur = 1.0 / reader.fps if reader.fps else 1 / 30
         total = reader.frame_count if max_frames is None else min(reader.frame_count or max_frames, max_frames)
