@@ -74,3 +74,32 @@ def test_not_our_model_is_refused(tmp_path):
         EmotionClassifier(tmp_path / "x.onnx")
     with pytest.raises(ModelError, match="not found"):
         EmotionClassifier(tmp_path / "none.onnx")
+
+
+def test_every_cpu_computes_the_calibrated_answer(clf, fer_public):
+    """onnxruntime fuses the int8 graph into integer kernels; on x86 CPUs without VNNI these add pairs of
+    uint8 x int8 products in saturating 16-bit sums. The fused session must agree with the unfused one
+    (which computes each quantized layer in float), whatever CPU runs the test."""
+    import onnxruntime as ort
+
+    x = fer_public["x"][:512, None].astype(np.float32)
+    fused = clf.predict_crops(x)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    plain = ort.InferenceSession(str(clf.path), opts, providers=["CPUExecutionProvider"])
+    ref = plain.run(None, {plain.get_inputs()[0].name: x})[0]
+    assert (fused.argmax(1) == ref.argmax(1)).mean() >= 0.99
+    assert np.abs(fused - ref).mean() < 0.01
+
+
+def test_int8_weights_cannot_overflow_16_bit_pair_sums(clf):
+    """The same promise checked on the file itself, so that it fails on any CPU: every int8 weight is at
+    most 64 in magnitude (2 x 255 x 64 < 32768)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    m = onnx.load(str(clf.path))
+    weights = [numpy_helper.to_array(i) for i in m.graph.initializer if i.data_type == onnx.TensorProto.INT8]
+    big = [w for w in weights if w.ndim >= 2]
+    assert len(big) >= 8
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in big) <= 64
