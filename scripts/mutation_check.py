@@ -75,10 +75,10 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "folder-labels-misread", "train", "src/facemoji/train/data.py",
-        "    class_dirs = [d for d in sorted(root.iterdir())",
-        "    class_dirs = [d for d in sorted(root.iterdir(), key=lambda d: d.name[::-1])",
+        "        label = _label_from_name(d.name)\n",
+        "        label = class_dirs.index(d)\n",
         ("tests/test_train_data.py",),
-        "class folders read in another order (labels follow folders, images follow files)",
+        "class folders labelled by their sorted position instead of their name",
     ),
     Mutation(
         "detect-boxes-unscaled", "detect", "src/facemoji/detect/centerface.py",

@@ -1,9 +1,16 @@
-"""Evaluation numbers recomputed by hand on a tiny set."""
+"""Evaluation numbers recomputed by hand on a tiny set, and `facemoji evaluate` end to end on real faces."""
 
 from __future__ import annotations
 
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from facemoji.train.evaluate import evaluate_probs, expected_calibration_error
 
@@ -42,3 +49,104 @@ def test_perfect_and_uniform():
     onehot = np.eye(7)[y]
     r = evaluate_probs(onehot, y)
     assert r["accuracy"] == 1.0 and r["ece"] == 0.0 and r["macro_f1"] == 1.0
+
+
+# ---- `facemoji evaluate` as a user runs it, checked against the model's own answers ----
+
+def facemoji(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "facemoji", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+def heatmap_cells(png: Path, k: int) -> np.ndarray:
+    """The colour at the top of each of the k x k cells of the confusion picture's heat map (RGB, 0..255).
+
+    The heat map is found by its frame: the long dark horizontal lines are its top and bottom edges, the first
+    long dark vertical line its left edge and the next one at least a few cells further its right edge.
+    """
+    img = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    dark = img.max(axis=2) < 80
+    h, w = dark.shape
+    row_runs = dark.sum(axis=1)
+    rows = np.flatnonzero(row_runs > 0.3 * w)
+    top, bottom = rows.min(), rows.max()
+    col_runs = dark[top : bottom + 1].sum(axis=0)
+    cols = np.flatnonzero(col_runs > 0.8 * (bottom - top))
+    left = cols.min()
+    right = cols[cols > left + 3 * (bottom - top) / k].min()
+    ch, cw = (bottom - top) / k, (right - left) / k
+    out = np.zeros((k, k, 3), int)
+    for i in range(k):
+        for j in range(k):
+            y, x = int(top + (i + 0.15) * ch), int(left + (j + 0.5) * cw)
+            out[i, j] = img[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3).mean(0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def val_rows(fer_public):
+    """400 PublicTest faces, every class present."""
+    idx = np.random.default_rng(3).choice(len(fer_public["y"]), 400, replace=False)
+    x, y = fer_public["x"][idx], fer_public["y"][idx]
+    assert set(y.tolist()) == set(range(7))
+    return x, y
+
+
+def test_evaluate_command_end_to_end(val_rows, tmp_path):
+    from matplotlib import colormaps
+
+    from facemoji.classify import EmotionClassifier
+
+    x, y = val_rows
+    np.savez(tmp_path / "v.npz", x=x, y=y)
+    proc = facemoji("evaluate", "--data", tmp_path / "v.npz", "--json", tmp_path / "r.json",
+                    "--confusion", tmp_path / "cm.png")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+
+    # the same faces through the runtime's classifier, and the figures counted here by plain loops
+    clf = EmotionClassifier()
+    pred = clf.predict_crops(x[:, None].astype(np.float32)).argmax(1)
+    k = len(clf.classes)
+    counts = [[0] * k for _ in range(k)]
+    for t, p in zip(y.tolist(), pred.tolist(), strict=True):
+        counts[t][p] += 1
+    right = sum(counts[i][i] for i in range(k))
+    assert report["n"] == 400
+    assert report["accuracy"] == pytest.approx(right / 400, abs=1e-9)
+    assert report["confusion_matrix"]["counts"] == counts
+    assert report["confusion_matrix"]["classes"] == list(clf.classes)
+    for i, name in enumerate(clf.classes):
+        support = sum(counts[i])
+        assert report["per_class"][name]["support"] == support
+        assert report["per_class"][name]["recall"] == pytest.approx(counts[i][i] / support, abs=1e-9)
+        predicted = sum(counts[r][i] for r in range(k))
+        precision = counts[i][i] / predicted if predicted else 0.0
+        assert report["per_class"][name]["precision"] == pytest.approx(precision, abs=1e-9)
+    assert f"accuracy {right / 400:.4f} on 400 faces" in proc.stdout
+
+    # the picture: each cell's colour is the row-normalised count on the colour scale
+    norm = np.array(counts, float) / np.array(counts).sum(1, keepdims=True)
+    want = np.array(colormaps["Blues"](norm)[..., :3] * 255)
+    got = heatmap_cells(tmp_path / "cm.png", k)
+    assert np.abs(got - want).max() < 12, np.abs(got - want).max(axis=2).round()
+
+    # the same rows as a Kaggle CSV: the same figures
+    with open(tmp_path / "fer.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["emotion", "pixels", "Usage"])
+        for img, label in zip(x, y, strict=True):
+            w.writerow([int(label), " ".join(map(str, img.ravel())), "PublicTest"])
+    proc = facemoji("evaluate", "--data", tmp_path / "fer.csv", "--split", "val", "--json", "-")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"accuracy {right / 400:.4f} on 400 faces" in proc.stdout
+
+
+def test_evaluate_bad_inputs_are_one_line_errors(tmp_path):
+    (tmp_path / "bad.csv").write_text("emotion,pixels\n1,1 2 3\n")
+    for args in (["--data", tmp_path / "bad.csv"], ["--data", tmp_path / "missing.npz"],
+                 ["--data", tmp_path / "bad.csv", "--split", "test"]):
+        proc = facemoji("evaluate", *args, "--json", tmp_path / "r.json")
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-1000:]
+        assert proc.stderr.strip().startswith("facemoji: error: ")
+        assert not (tmp_path / "r.json").exists()

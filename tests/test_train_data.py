@@ -13,11 +13,30 @@ from facemoji.train.data import DataError, ferplus_soft_labels, load_dataset, re
 
 
 @pytest.fixture(scope="module")
-def rows(fer_train, fer_public):
-    """14 training and 7 PublicTest faces, two/one of each class."""
-    pick_t = np.concatenate([np.flatnonzero(fer_train["y"] == k)[:2] for k in range(7)])
-    pick_v = np.array([np.flatnonzero(fer_public["y"] == k)[0] for k in range(7)])
-    return (fer_train["x"][pick_t], fer_train["y"][pick_t], fer_public["x"][pick_v], fer_public["y"][pick_v])
+def rows(fer_public):
+    """FER2013 PublicTest faces: three of each class as "training" rows, one of each (other rows) as "validation"."""
+    x, y = fer_public["x"], fer_public["y"]
+    pick_t = np.concatenate([np.flatnonzero(y == k)[:3] for k in range(7)])
+    pick_v = np.array([np.flatnonzero(y == k)[3] for k in range(7)])
+    rng = np.random.default_rng(0)
+    pick_t, pick_v = rng.permutation(pick_t), rng.permutation(pick_v)  # classes interleaved, as in the real file
+    assert len({x[i].tobytes() for i in np.concatenate([pick_t, pick_v])}) == 28  # every face distinct
+    return x[pick_t], y[pick_t], x[pick_v], y[pick_v]
+
+
+def assert_pairs(got_x: np.ndarray, got_y: np.ndarray, want_x: np.ndarray, want_y: np.ndarray,
+                 lossy: bool = False) -> None:
+    """Every image read back carries the label it was written with, and every written image is read once."""
+    assert got_x.shape == want_x.shape and got_x.dtype == np.uint8 and got_y.dtype == np.int64
+    flat = want_x.reshape(len(want_x), -1).astype(np.int16)
+    seen = []
+    for img, label in zip(got_x, got_y, strict=True):
+        d = np.abs(flat - img.reshape(1, -1)).mean(1)
+        j = int(np.argmin(d))
+        assert d[j] <= (4.0 if lossy else 0.0), f"image not among those written (nearest differs by {d[j]:.1f})"
+        assert label == want_y[j], f"an image of class {want_y[j]} ({EMOTIONS[want_y[j]]}) read with label {label}"
+        seen.append(j)
+    assert sorted(seen) == list(range(len(want_x)))
 
 
 def write_kaggle_csv(path, parts):
@@ -32,23 +51,33 @@ def write_kaggle_csv(path, parts):
 def test_kaggle_csv_split_by_usage(tmp_path, rows):
     xt, yt, xv, yv = rows
     p = tmp_path / "fer2013.csv"
-    write_kaggle_csv(p, [(xt, yt, "Training"), (xv, yv, "PublicTest"), (xv[:3], yv[:3], "PrivateTest")])
+    # the three usages interleaved row by row, as a shuffled file would have them
+    parts = [(xt[i : i + 1], yt[i : i + 1], "Training") for i in range(len(yt))]
+    for i in range(len(yv)):
+        parts.insert(3 * i + 1, (xv[i : i + 1], yv[i : i + 1], "PublicTest"))
+    parts.insert(5, (xv[:3], yv[:3], "PrivateTest"))
+    write_kaggle_csv(p, parts)
     train, val, test = (load_dataset(p, s) for s in ("train", "PublicTest", "test"))
-    assert (train.x == xt).all() and (train.y == yt).all()
-    assert (val.x == xv).all() and (val.y == yv).all()
-    assert len(test) == 3 and set(read_csv(p)) == {"train", "val", "test"}
+    assert_pairs(train.x, train.y, xt, yt)
+    assert_pairs(val.x, val.y, xv, yv)
+    assert_pairs(test.x, test.y, xv[:3], yv[:3])
+    assert (train.x == xt).all() and (train.y == yt).all()  # file order kept
+    assert set(read_csv(p)) == {"train", "val", "test"}
 
 
 def test_original_design_split_csvs(tmp_path, rows):
-    xt, yt, _, _ = rows
-    p = tmp_path / "train.csv"
-    with open(p, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["emotion", "pixels"])
-        for img, label in zip(xt, yt, strict=True):
-            w.writerow([label, " ".join(map(str, img.ravel()))])
-    ds = load_dataset(p)
+    xt, yt, xv, yv = rows
+    for name, xs, ys in (("train.csv", xt, yt), ("test.csv", xv, yv)):
+        with open(tmp_path / name, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["emotion", "pixels"])
+            for img, label in zip(xs, ys, strict=True):
+                w.writerow([label, " ".join(map(str, img.ravel()))])
+    ds = load_dataset(tmp_path / "train.csv")
+    assert_pairs(ds.x, ds.y, xt, yt)
     assert (ds.x == xt).all() and (ds.y == yt).all()
+    ds = load_dataset(tmp_path / "test.csv", "val")  # a split CSV has one split: the name asked for is ignored
+    assert_pairs(ds.x, ds.y, xv, yv)
 
 
 @pytest.mark.parametrize("naming", ["digits", "names", "upper"])
@@ -61,28 +90,42 @@ def test_image_folders_per_class(tmp_path, rows, naming):
             d.mkdir(parents=True, exist_ok=True)
             Image.fromarray(img).save(d / f"{i:05d}.png")
     train = load_dataset(tmp_path, "train")
-    order = np.lexsort((np.arange(len(yt)), yt))  # read back class by class, files in name order
-    assert sorted(train.y.tolist()) == sorted(yt.tolist())
-    assert (np.sort(train.x.reshape(len(train), -1), axis=0) == np.sort(xt.reshape(len(xt), -1), axis=0)).all()
-    assert len(order) == len(train)
-    val = load_dataset(tmp_path / "val")
-    assert sorted(val.y.tolist()) == list(range(7))
+    assert_pairs(train.x, train.y, xt, yt)
+    assert_pairs(load_dataset(tmp_path, "val").x, load_dataset(tmp_path, "val").y, xv, yv)
+    val = load_dataset(tmp_path / "val")  # the split folder itself
+    assert_pairs(val.x, val.y, xv, yv)
+
+
+def test_folders_with_only_some_classes_keep_their_labels(tmp_path, rows):
+    """Folders for neutral and surprise only: labels come from the names, not from the folders' order."""
+    xt, yt, _, _ = rows
+    keep = np.isin(yt, [EMOTIONS.index("neutral"), EMOTIONS.index("surprise")])
+    for i, (img, label) in enumerate(zip(xt[keep], yt[keep], strict=True)):
+        (tmp_path / EMOTIONS[label]).mkdir(exist_ok=True)
+        Image.fromarray(img).save(tmp_path / EMOTIONS[label] / f"{i:05d}.png")
+    ds = load_dataset(tmp_path)
+    assert_pairs(ds.x, ds.y, xt[keep], yt[keep])
 
 
 def test_jpeg_folder_like_the_original_design(tmp_path, rows):
     xt, yt, _, _ = rows
     for i, (img, label) in enumerate(zip(xt, yt, strict=True)):
         (tmp_path / str(label)).mkdir(exist_ok=True)
-        Image.fromarray(img).save(tmp_path / str(label) / f"{i:05d}.jpg")
+        Image.fromarray(img).save(tmp_path / str(label) / f"{i:05d}.jpg", quality=95)
     ds = load_dataset(tmp_path)
-    assert len(ds) == len(xt) and ds.x.shape[1:] == (48, 48)
+    assert ds.x.shape[1:] == (48, 48)
+    assert_pairs(ds.x, ds.y, xt, yt, lossy=True)
 
 
-def test_npz(tmp_path, rows):
+@pytest.mark.parametrize("layout", ["x", "x with a channel axis", "float 0..1"])
+def test_npz(tmp_path, rows, layout):
     xt, yt, _, _ = rows
-    np.savez(tmp_path / "d.npz", x=xt, y=yt)
+    x = {"x": xt, "x with a channel axis": xt[..., None], "float 0..1": xt.astype(np.float32) / 255}[layout]
+    np.savez(tmp_path / "d.npz", x=x, y=yt.astype(np.int32), row_index=np.arange(len(yt)) + 28709)
     ds = load_dataset(tmp_path / "d.npz")
+    assert_pairs(ds.x, ds.y, xt, yt)
     assert (ds.x == xt).all() and (ds.y == yt).all()
+    assert (ds.row_index == np.arange(len(yt)) + 28709).all()
 
 
 def test_malformed_csv_rows_name_file_and_line(tmp_path, rows):
