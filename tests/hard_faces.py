@@ -79,8 +79,8 @@ def _crossing(n: int, size: tuple[int, int]) -> Callable[[int], np.ndarray]:
     def frame(i: int) -> np.ndarray:
         u = i / (n - 1)
         img = bg.copy()
-        paste(img, b, (int(w - 170 - (w - 200) * u), 110, 150))  # behind, right to left
-        paste(img, a, (int(-20 + (w - 160) * u), 70, 170))  # in front, left to right
+        paste(img, b, (int(w - 150 - (w - 180) * u), 100, 130))  # behind, right to left
+        paste(img, a, (int(-20 + (w - 140) * u), 60, 150))  # in front, left to right
         return img
 
     return frame
@@ -109,7 +109,7 @@ def _pan(n: int, size: tuple[int, int]) -> Callable[[int], np.ndarray]:
 CLIPS: dict[str, tuple[Callable[[int, tuple[int, int]], Callable[[int], np.ndarray]], int, tuple[int, int]]] = {
     "grow": (_grow, 40, (320, 240)),
     "turn": (_turn, 40, (320, 240)),
-    "crossing": (_crossing, 40, (480, 360)),
+    "crossing": (_crossing, 40, (400, 300)),
     "pan": (_pan, 36, (320, 240)),
 }
 
