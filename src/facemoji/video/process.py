@@ -280,7 +280,7 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
     """
     from tqdm import tqdm
 
-    from facemoji.video.io import VideoReader, VideoWriter, check_output_path, is_url
+    from facemoji.video.io import FrameQueue, VideoReader, VideoWriter, check_output_path, is_url, queue_bytes
 
     if dst is not None:
         check_output_path(dst, (str(src),))
@@ -289,8 +289,8 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
     stop = threading.Event()
     errors: list[BaseException] = []
     threads: list[threading.Thread] = []
-    inq: queue.Queue = queue.Queue(maxsize=16)
-    outq: queue.Queue = queue.Queue(maxsize=16)
+    inq: queue.Queue = FrameQueue(queue_bytes(*reader.size))  # bounded in bytes: a few frames at 4K
+    outq: queue.Queue = FrameQueue(queue_bytes(*reader.size))
     done = 0
 
     def halt() -> None:
