@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facemoji.labels import EMOTIONS
-from facemoji.track import EmotionSmoother, Tracker, iou_matrix
+from facemoji.track import EmotionSmoother, Tracker, cover_box, iou_matrix
 from facemoji.types import Face
 
 
@@ -127,3 +127,34 @@ def test_smoother_hysteresis_holds_a_close_call() -> None:
         labels.append(sm.update(p, i / 30))
     changes = sum(x != y for x, y in zip(labels, labels[1:], strict=False))
     assert changes == 0
+
+
+def test_cover_box_of_a_still_face_is_the_box_plus_padding() -> None:
+    box = (100.0, 50.0, 200.0, 170.0)
+    assert cover_box(box, None, 0.0, 1 / 30) == box
+    assert cover_box(box, np.zeros(4), 0.3, 1 / 30) == box
+    assert cover_box(box, None, 0.0, 1 / 30, pad=0.1) == pytest.approx((90, 38, 210, 182))
+
+
+def test_cover_box_leads_the_motion_and_widens_with_time_unseen() -> None:
+    """A face moving right at 300 px/s: the cover reaches a frame ahead, and further the longer it went unseen."""
+    box, v, step = (100.0, 50.0, 200.0, 170.0), np.array([300.0, 0, 300.0, 0]), 1 / 30
+    x1, y1, x2, y2 = cover_box(box, v, 0.0, step, lead=1.0, unsure=0.5)
+    assert (y1, y2) == (50, 170)  # no vertical motion, no vertical growth
+    assert x2 == pytest.approx(200 + 10 + 5)  # one frame ahead (10 px) plus half a frame's travel of doubt
+    assert x1 == pytest.approx(100 - 5)  # the trailing edge stays put, less the doubt
+    later = cover_box(box, v, 0.1, step, lead=1.0, unsure=0.5)
+    assert later[2] > x2 and later[0] < x1  # 0.1 s unseen: wider on both sides
+    # a face moving left is led to the left; a growing face grows further
+    assert cover_box(box, -v, 0.0, step)[0] < 100 - 10
+    grow = cover_box(box, np.array([-60.0, -60.0, 60.0, 60.0]), 0.0, step)
+    assert grow[0] < 100 and grow[1] < 50 and grow[2] > 200 and grow[3] > 170
+
+
+def test_tracker_get_finds_live_tracks_only() -> None:
+    tr = Tracker(max_coast=0.2)
+    out = tr.update([face(10, 10)], 0.0)
+    tid = out[0].track_id
+    assert tr.get(tid) is tr.tracks[0] and tr.get(tid + 1) is None and tr.get(None) is None
+    tr.predict(1.0)  # coasted past max_coast: ended
+    assert tr.get(tid) is None
