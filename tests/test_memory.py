@@ -85,3 +85,39 @@ def test_memory_bounded_with_a_face_changing_size_every_frame(astronaut_face, wi
     print(f"{width}x{height}: RSS {base / 2**20:.0f} MB after warm-up, peak {peak / 2**20:.0f} MB over {FRAMES} frames "
           f"(+{growth:.0f} MB)", file=sys.stderr)
     assert growth < bound_mb, f"resident memory grew by {growth:.0f} MB over {FRAMES} frames (bound {bound_mb} MB)"
+
+
+def test_frame_queue_is_bounded_in_bytes_not_items():
+    import queue
+
+    from facemoji.video.io import QUEUE_BYTES, FrameQueue, VideoFrameData, queue_bytes
+
+    frame_4k = np.zeros((2160, 3840, 3), np.uint8)
+    q = FrameQueue(queue_bytes(3840, 2160))
+    q.put(("video", VideoFrameData(0, 0.0, frame_4k, 0)), block=False)
+    q.put(("video", frame_4k, 1), block=False)
+    with pytest.raises(queue.Full):  # a third 4K frame waits
+        q.put(("video", frame_4k, 2), block=False)
+    assert q.nbytes == 2 * frame_4k.nbytes
+    assert q.get_nowait()[0] == "video"
+    q.put(("audio", b"packet", None), block=False)  # what is not pixels counts for nothing
+    q.get_nowait()
+    q.get_nowait()
+    assert q.nbytes == 0 and q.empty()
+    with pytest.raises(queue.Empty):
+        q.get_nowait()
+    # small frames: as many as fit in the budget
+    small = np.zeros((480, 640, 3), np.uint8)
+    q = FrameQueue(queue_bytes(640, 480))
+    n = 0
+    while True:
+        try:
+            q.put(("video", small, n), block=False)
+        except queue.Full:
+            break
+        n += 1
+    assert n == -(-QUEUE_BYTES // small.nbytes)
+    # a frame larger than the budget still passes through an empty queue
+    q = FrameQueue(1024)
+    q.put(frame_4k, block=False)
+    assert q.get_nowait() is frame_4k
