@@ -57,6 +57,22 @@ def _actor_class(config: dict) -> type:
     return type("FacemojiBatchActor", (_ItemActor,), {"config": dict(config)})
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a HOST:PORT that nothing answers on (Ray itself keeps retrying for minutes)."""
+    import socket
+
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return  # let Ray judge the form
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise FacemojiError(f"cannot start or join Ray at {address} (nothing answers there: "
+                            f"{e.strerror or type(e).__name__})") from None
+
+
 def connect(address: str | None, num_cpus: int | None = None) -> tuple[object, bool]:
     """Join the cluster at ``address`` (``auto``, ``ray://HOST:10001``, ``HOST:6379``) or start a local Ray.
 
@@ -71,6 +87,8 @@ def connect(address: str | None, num_cpus: int | None = None) -> tuple[object, b
         if address in (None, "", "none", "local"):
             ray.init(num_cpus=num_cpus, **kw)
         else:
+            if address != "auto":
+                _check_reachable(address)
             ray.init(address=address, **kw)
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = "a local Ray" if address in (None, "", "none", "local") else f"Ray at {address}"
