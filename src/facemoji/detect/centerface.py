@@ -137,7 +137,9 @@ def dynamic_centerface_graph(model: bytes) -> bytes:
     if graph is None:
         raise ValueError("no graph in the model file")
     weights = {_string_field(v, 8) for f, w, v, _ in _fields(graph) if f == 5 and w == 2}
-    parts = []
+    # pieces of the new graph: the untouched fields as views of the file (no copies of the 7 MB of weights
+    # until the one join at the end, which keeps the load quick)
+    parts: list[bytes | memoryview] = []
     first_input = True
     for field, wire, value, raw in _fields(graph):
         if field == 11 and wire == 2:
@@ -151,9 +153,14 @@ def dynamic_centerface_graph(model: bytes) -> bytes:
             name = _string_field(value, 1)
             parts.append(_message(12, _symbolic_dims(value, tuple(f"{name}_{d}" for d in "NKhw"))))
             continue
-        parts.append(bytes(raw))
-    new_graph = b"".join(parts)
-    return b"".join(_message(7, new_graph) if f == 7 and w == 2 else bytes(raw) for f, w, _, raw in _fields(buf))
+        parts.append(raw)
+    out: list[bytes | memoryview] = []
+    for field, wire, _, raw in _fields(buf):
+        if field == 7 and wire == 2:
+            out += [_encode_varint(7 << 3 | 2), _encode_varint(sum(len(p) for p in parts)), *parts]
+        else:
+            out.append(raw)
+    return b"".join(out)
 
 
 def _load_session(threads: int):
