@@ -21,6 +21,9 @@ class YuNet:
             raise ModelError("this OpenCV has no FaceDetectorYN")
         try:
             self._det = cv2.FaceDetectorYN.create(model_path, "", (size, size), threshold, 0.3, 5000)
+            # OpenCV accepts any ONNX file here and fails only on the first image: try one now
+            self._det.setInputSize((32, 32))
+            self._det.detect(np.zeros((32, 32, 3), np.uint8))
         except cv2.error as e:
             raise ModelError(f"{model_path}: not a YuNet model ({str(e).strip().splitlines()[-1]})") from None
         self.size = size
