@@ -5,13 +5,15 @@
 Prints a table: median milliseconds per stage (decode, detect, classify,
 overlay) and frames per second of detect + classify + overlay on an already
 decoded frame, for one face and for three faces; then the median wall time of
-`facemoji image photo.jpg -o out.jpg` as a fresh process. Run it on an idle
-machine: anything else running on the two cores shows up in the numbers.
+`facemoji image photo.jpg -o out.jpg` as a fresh process, with its peak resident
+memory. Run it on an idle machine: anything else running on the two cores shows
+up in the numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -68,14 +70,19 @@ def bench_frame(pipe: Pipeline, path: Path, runs: int, inner: int) -> dict[str, 
     return med
 
 
-def cold_start(path: Path, runs: int) -> list[float]:
-    times = []
+def cold_start(path: Path, runs: int) -> tuple[list[float], list[float]]:
+    """Wall seconds and peak resident MiB (the child's own ``ru_maxrss``) of ``facemoji image`` as a fresh process."""
+    times, peaks = [], []
     with tempfile.TemporaryDirectory() as d:
         for i in range(runs):
             t = time.perf_counter()
-            subprocess.run(["facemoji", "image", str(path), "-o", f"{d}/out{i}.jpg", "-q"], check=True)
+            proc = subprocess.Popen(["facemoji", "image", str(path), "-o", f"{d}/out{i}.jpg", "-q"])
+            _, status, usage = os.wait4(proc.pid, 0)
             times.append(time.perf_counter() - t)
-    return times
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise RuntimeError(f"facemoji image failed with status {status}")
+            peaks.append(usage.ru_maxrss / 1024)
+    return times, peaks
 
 
 def main() -> None:
@@ -98,9 +105,10 @@ def main() -> None:
             print(f"{name:<9}{r['faces']:>6}{r['decode']:>8.2f} {r['detect']:>8.2f} {r['classify']:>9.2f} "
                   f"{r['overlay']:>8.2f} {r['frame']:>8.2f} {r['fps']:>7.1f}")
         print("(ms; 'frame' = detect + classify + overlay of a decoded frame; fps = 1000 / frame)")
-        times = cold_start(Path(d) / "1.jpg", max(5, args.runs // 2))
+        times, peaks = cold_start(Path(d) / "1.jpg", max(5, args.runs // 2))
         print(f"cold start `facemoji image photo.jpg -o out.jpg`: median {statistics.median(times):.2f} s "
-              f"(min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs)")
+              f"(min {min(times):.2f}, max {max(times):.2f}, {len(times)} runs), peak RSS median "
+              f"{statistics.median(peaks):.0f} MiB")
     sys.stdout.flush()
 
 

@@ -1,14 +1,19 @@
-"""Frames per second of the whole ``facemoji video`` path, and how well the faces stay covered.
+"""Frames per second and peak memory of the whole ``facemoji video`` command, per resolution, beside PyAV alone.
 
-Composes 640x480 H.264 clips with an AAC track (1 face, and 3 faces, all moving),
-then runs :func:`facemoji.video.process_video` (decode with FFmpeg threads,
-detect, classify, track, overlay, encode with libx264 in its own thread, mux
-the audio) several times for each ``--detect-every`` value, and prints the
-median frames/s with the share of frames whose every visible face is covered
-by emoji (checked against where the faces were pasted).
+For each resolution (640x480, 1280x720, 1920x1080, 3840x2160) a clip is composed: scikit-image's astronaut
+face moving and changing size over a soft background, H.264 (x264 veryfast, CRF 20) at 30 fps with an AAC
+tone. Then, ``--runs`` times each, one after the other, as fresh processes:
 
-    python benchmarks/bench_video.py                 # 150 frames, 3 runs, K = 1 2 3
-    python benchmarks/bench_video.py --runs 5 --k 1 2 4
+* ``facemoji video CLIP -o OUT -q`` (defaults: detection at 320 px, x264 veryfast CRF 23, audio copied);
+* the floor: the same clip decoded and re-encoded with PyAV alone (same x264 settings, audio copied, frames
+  passed straight from decoder to encoder), which no tool that re-encodes can beat.
+
+Each process's wall time (start-up included) and peak resident memory (``ru_maxrss`` of that child, from
+``os.wait4``) are taken; the table gives medians, and the floor's time as a share of facemoji's.
+
+    python benchmarks/bench_video.py                          # 150 frames, 3 runs, all four sizes
+    python benchmarks/bench_video.py --sizes 1920x1080 --runs 5 --clips /tmp/clips
+    python benchmarks/bench_video.py --detect-every-study      # 640x480: frames/s and coverage per K
 
 Run it on an otherwise idle machine: the load average at start is printed.
 """
@@ -18,9 +23,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -93,14 +100,15 @@ def stages(clip: Clip, pipe, preset: str) -> dict[str, float]:
     return {k: 1000 * v / max(n, 1) for k, v in t.items()}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def detect_every_study(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="bench_video.py --detect-every-study",
+                                 description="640x480, 1 and 3 faces: frames/s and coverage for each --detect-every")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per setting (median reported; default 3)")
     ap.add_argument("--frames", type=int, default=150, help="frames per clip (30 fps; default 150)")
     ap.add_argument("--k", type=int, nargs="+", default=[1, 2, 3], help="--detect-every values (default: 1 2 3)")
     ap.add_argument("--preset", default="veryfast", help="x264 preset (default: veryfast, the CLI default)")
     ap.add_argument("--detect-size", type=int, default=320, help="detection size (default: 320, the CLI default)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
     from facemoji.pipeline import Pipeline
     from facemoji.video import process_video
@@ -138,6 +146,147 @@ def main() -> int:
     print(f"{'clip':<8} {'detect-every':>12} {'frames/s':>9} {'min':>7} {'max':>7} {'covered':>8}")
     for name, k, med, lo, hi, cov in rows:
         print(f"{name:<8} {k:>12} {med:>9.1f} {lo:>7.1f} {hi:>7.1f} {cov:>8.0%}")
+    return 0
+
+
+
+SIZES = ((640, 480), (1280, 720), (1920, 1080), (3840, 2160))
+
+
+def compose_clip(path: Path, width: int, height: int, frames: int, fps: int = 30) -> Path:
+    """The astronaut's face wandering and changing size (a quarter to a half of the height), AAC tone beside."""
+    import av
+    import cv2
+
+    from videos import background
+
+    face = astronaut_crop()
+    bg = background((height, width))
+    rate = 44100
+    with av.open(str(path), "w", format="mp4") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.options = {"preset": "veryfast", "crf": "20"}
+        aus = out.add_stream("aac", rate=rate, layout="mono")
+        chunk = aus.codec_context.frame_size or 1024
+        samples = 0
+        for i in range(frames):
+            t = i / fps
+            side = int(height * (0.375 + 0.125 * np.sin(t * 1.7)))
+            x = int((width - side) * (0.5 + 0.45 * np.sin(t * 0.9)))
+            y = int((height - side) * (0.5 + 0.4 * np.sin(t * 1.3)))
+            img = bg.copy()
+            img[y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_LINEAR)
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            for p in vs.encode(f):
+                out.mux(p)
+            while samples < (i + 1) * rate / fps:  # keep the audio interleaved with the video
+                n = np.arange(samples, samples + chunk)
+                a = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * n / rate)).astype(np.float32)[None],
+                                               format="fltp", layout="mono")
+                a.sample_rate, a.pts, a.time_base = rate, samples, Fraction(1, rate)
+                for p in aus.encode(a):
+                    out.mux(p)
+                samples += chunk
+        for stream in (vs, aus):
+            for p in stream.encode():
+                out.mux(p)
+    return path
+
+
+def floor(src: str, dst: str, preset: str = "veryfast", crf: int = 23) -> None:
+    """Decode and re-encode with PyAV alone: FFmpeg's threads, frames straight to x264, audio copied."""
+    import av
+
+    with av.open(src) as inp, av.open(dst, "w", format="mp4") as out:
+        vin = inp.streams.video[0]
+        vin.thread_type = "AUTO"
+        ain = inp.streams.audio[0] if inp.streams.audio else None
+        vout = out.add_stream("libx264", rate=vin.average_rate)
+        vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
+        vout.time_base = vin.time_base
+        vout.options = {"preset": preset, "crf": str(crf)}
+        aout = out.add_stream_from_template(ain) if ain is not None else None
+        for packet in inp.demux(*[s for s in (vin, ain) if s is not None]):
+            if packet.stream is vin:
+                for frame in packet.decode():
+                    for p in vout.encode(frame):
+                        out.mux(p)
+            elif aout is not None and packet.dts is not None:
+                packet.stream = aout
+                out.mux(packet)
+        for p in vout.encode():
+            out.mux(p)
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB of one child process (its own ``ru_maxrss``, from ``wait4``)."""
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.strip()[-500:]}")
+    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+
+
+def main() -> int:
+    if "--detect-every-study" in sys.argv[1:]:
+        return detect_every_study([a for a in sys.argv[1:] if a != "--detect-every-study"])
+    if len(sys.argv) == 4 and sys.argv[1] == "--floor":
+        floor(sys.argv[2], sys.argv[3])
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3, help="runs of each command per size (median reported; default 3)")
+    ap.add_argument("--frames", type=int, default=150, help="frames per clip, 30 fps (default 150)")
+    ap.add_argument("--sizes", nargs="+", default=[f"{w}x{h}" for w, h in SIZES], metavar="WxH",
+                    help="resolutions (default: 640x480 1280x720 1920x1080 3840x2160)")
+    ap.add_argument("--clips", metavar="DIR", help="keep the composed clips here and reuse them (default: temporary)")
+    ap.add_argument("--cover", default="emoji", help="facemoji's --cover (default: emoji)")
+    ap.add_argument("--src", metavar="DIR",
+                    help="run facemoji from this source folder (another version's src/) instead of the installed one")
+    args = ap.parse_args()
+    env = None
+    if args.src:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(args.src).resolve()),
+                                                            os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes]
+
+    load = os.getloadavg()[0]
+    print(f"# cpus: {os.cpu_count()}, load average at start: {load:.2f}"
+          + ("  (WARNING: machine busy; numbers are low)" if load > 0.7 else ""))
+    facemoji = [sys.executable, "-m", "facemoji", "video"]
+    rows = []
+    med = statistics.median
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = Path(args.clips) if args.clips else Path(tmp)
+        clips.mkdir(parents=True, exist_ok=True)
+        for w, h in sizes:
+            clip = clips / f"astronaut_{w}x{h}_{args.frames}.mp4"
+            if not clip.exists():
+                print(f"# composing {clip.name} ...", flush=True)
+                compose_clip(clip.with_suffix(".part.mp4"), w, h, args.frames).rename(clip)
+            out = Path(tmp) / "out.mp4"
+            ours, base = [], []
+            for _ in range(args.runs):  # alternate, so a change in load hits both alike
+                cover = ["--cover", args.cover] if args.cover != "emoji" else []
+                ours.append(timed([*facemoji, str(clip), "-o", str(out), "-q", *cover], env))
+                base.append(timed([sys.executable, __file__, "--floor", str(clip), str(out)]))
+            rows.append(((w, h), ours, base))
+            print(f"# {w}x{h}: facemoji {[round(s, 2) for s, _ in ours]} s, floor {[round(s, 2) for s, _ in base]} s",
+                  flush=True)
+    if args.src:
+        print(f"# facemoji run from {args.src}")
+    print(f"# {args.frames} frames at 30 fps, one face, AAC audio copied; x264 veryfast CRF 23; "
+          f"wall time of the whole process (start-up included); median of {args.runs} runs")
+    print(f"{'size':>10} {'facemoji fps':>13} {'peak MiB':>9} {'floor fps':>10} {'peak MiB':>9} {'time / floor':>13}")
+    for (w, h), ours, base in rows:
+        t_ours, t_base = med([s for s, _ in ours]), med([s for s, _ in base])
+        print(f"{f'{w}x{h}':>10} {args.frames / t_ours:>13.1f} {med([m for _, m in ours]):>9.0f} "
+              f"{args.frames / t_base:>10.1f} {med([m for _, m in base]):>9.0f} {t_ours / t_base:>12.2f}x")
     return 0
 
 
