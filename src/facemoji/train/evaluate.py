@@ -78,14 +78,15 @@ def plot_confusion(report: dict, path: str | Path, title: str = "") -> None:
 
     cm = np.array(report["confusion_matrix"]["counts"], dtype=np.float64)
     classes = report["confusion_matrix"]["classes"]
+    predicted = report["confusion_matrix"].get("predicted", classes)  # whole photos add a "no face" column
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    fig, ax = plt.subplots(figsize=(6.4 + 0.7 * (len(predicted) - len(classes)), 5.6))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(classes)):
-        for j in range(len(classes)):
+        for j in range(len(predicted)):
             ax.text(j, i, f"{norm[i, j]:.2f}\n{int(cm[i, j])}", ha="center", va="center", fontsize=7,
                     color="white" if norm[i, j] > 0.5 else "black")
-    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
+    ax.set_xticks(range(len(predicted)), predicted, rotation=45, ha="right")
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -134,3 +135,101 @@ def write_report(report: dict, path: str | Path) -> None:
     from facemoji.imageio import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(report, indent=2) + "\n").encode())
+
+
+NO_FACE = "no face"
+
+
+def photo_items(root: str | Path) -> list[tuple[Path, int]]:
+    """Every file under a folder of class folders (``angry``..``neutral`` or ``0``..``6``), with its class."""
+    from facemoji.train.data import DataError, _label_from_name
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder of class folders")
+    items = []
+    for d in sorted(root.iterdir()):
+        label = _label_from_name(d.name) if d.is_dir() else None
+        if label is not None:
+            items += [(p, label) for p in sorted(d.rglob("*")) if p.is_file() and not p.name.startswith(".")]
+    if not items:
+        raise DataError(f"{root}: no class folders with files (expected 0..6 or {', '.join(EMOTIONS)})")
+    return items
+
+
+def holds_face_crops(root: str | Path) -> bool:
+    """True when a class folder holds FER2013-style 48x48 faces rather than photos (judged by the first image)."""
+    from PIL import Image
+
+    from facemoji.train.data import IMAGE_SUFFIXES
+
+    for p, _ in photo_items(root):
+        if p.suffix.lower() in IMAGE_SUFFIXES:
+            try:
+                with Image.open(p) as im:
+                    return im.size == (48, 48)
+            except OSError:
+                continue
+    return False
+
+
+def evaluate_photos(root: str | Path, model: str | Path | None = None, detector: str = "centerface",
+                    detect_size: int = 640, progress: bool = True) -> dict:
+    """Every photo of a folder of class folders through the whole runtime: detection, cropping, the model.
+
+    The largest face of each photo is its answer. A photo where no face is found counts as wrong (column
+    ``no face`` of the confusion matrix) and is listed; a file that cannot be read is listed under
+    ``errors`` and left out of the counts.
+    """
+    from tqdm import tqdm
+
+    from facemoji.errors import FacemojiError
+    from facemoji.imageio import read_image
+    from facemoji.pipeline import Pipeline
+
+    items = photo_items(root)
+    pipe = Pipeline(detector=detector, model=model, detect_size=detect_size)
+    classes = pipe.classes
+    k = len(classes)
+    cm = np.zeros((k, k + 1), dtype=np.int64)
+    no_face: list[str] = []
+    errors: list[dict] = []
+    records = []
+    for path, label in tqdm(items, desc="photos", unit="photo", disable=not progress):
+        try:
+            faces = pipe.analyze(read_image(path))
+        except FacemojiError as e:
+            errors.append({"path": str(path), "error": str(e)})
+            continue
+        if not faces:
+            cm[label, k] += 1
+            no_face.append(str(path))
+            records.append({"path": str(path), "true": classes[label], "predicted": None})
+            continue
+        pred = classes.index(faces[0].emotion)
+        cm[label, pred] += 1
+        records.append({"path": str(path), "true": classes[label], "predicted": faces[0].emotion,
+                        "probabilities": faces[0].probabilities})
+    n = int(cm.sum())
+    pc = per_class(np.ascontiguousarray(cm[:, :k]), classes)
+    for i, name in enumerate(classes):  # recall counts photos without a face as misses
+        total = int(cm[i].sum())
+        pc[name]["recall"] = float(cm[i, i] / total) if total else 0.0
+        pc[name]["support"] = total
+        p, r = pc[name]["precision"], pc[name]["recall"]
+        pc[name]["f1"] = float(2 * p * r / (p + r)) if p + r else 0.0
+    recalls = [pc[c]["recall"] for c in classes if pc[c]["support"]]
+    return {
+        "accuracy": float(np.trace(cm[:, :k]) / n) if n else 0.0,
+        "balanced_accuracy": float(np.mean(recalls)) if recalls else 0.0,
+        "n": n,
+        "macro_f1": float(np.mean([v["f1"] for v in pc.values()])),
+        "per_class": pc,
+        "confusion_matrix": {"classes": list(classes), "predicted": [*classes, NO_FACE], "rows": "true class",
+                             "columns": "predicted class, then photos where no face was found", "counts": cm.tolist()},
+        "no_face": {"count": len(no_face), "paths": no_face},
+        "errors": errors,
+        "photos": records,
+        "data": str(Path(root)),
+        "detector": {"name": detector, "size": detect_size},
+    }
