@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import compose_faces
@@ -116,3 +117,152 @@ def test_help_and_demo(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "face at" in proc.stdout
     assert read_image(tmp_path / "demo.jpg").shape == (512, 1032, 3)
+
+
+def limited(limit_bytes: int):
+    """A preexec_fn: the child may write files of at most ``limit_bytes`` (a disk that fills up part-way)."""
+    import resource
+    import signal
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    return apply
+
+
+def test_full_disk_leaves_the_old_output_intact(tmp_path, astronaut):
+    src = tmp_path / "in.png"
+    Image.fromarray(astronaut).save(src)
+    out = tmp_path / "out.png"
+    out.write_bytes(b"yesterday's result\n")
+    proc = subprocess.run([sys.executable, "-m", "facemoji", "image", str(src), "-o", str(out)], capture_output=True,
+                          text=True, timeout=120, preexec_fn=limited(50_000))
+    one_line_error(proc)
+    assert "cannot write" in proc.stderr
+    assert out.read_bytes() == b"yesterday's result\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png", "out.png"]
+
+
+def test_input_is_never_overwritten(tmp_path, astronaut):
+    src = tmp_path / "a.jpg"
+    Image.fromarray(astronaut).save(src, quality=90)
+    before = src.read_bytes()
+    (tmp_path / "link.jpg").symlink_to(src)
+    for target in (src, tmp_path / "link.jpg", Path(os.path.relpath(src))):
+        proc = facemoji("image", src, "-o", target)
+        one_line_error(proc)
+        assert "overwrite the input" in proc.stderr
+        assert src.read_bytes() == before
+    # a folder processed into itself: every file refused, none changed
+    proc = facemoji("image", tmp_path, "-o", tmp_path, "--json", tmp_path / "f.json")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "overwrite the input" in proc.stderr
+    assert src.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jpg", "f.json", "link.jpg"]
+
+
+def test_max_megapixels(tmp_path, astronaut):
+    """The 512x512 astronaut is 0.26 megapixels: refused under a 0.2 limit, before any output; fine under 0.3."""
+    Image.fromarray(astronaut).save(tmp_path / "big.png")
+    Image.fromarray(astronaut[::2, ::2]).save(tmp_path / "small.png")  # 0.07 megapixels
+    proc = facemoji("image", tmp_path / "big.png", "-o", tmp_path / "o.png", "--max-megapixels", "0.2")
+    one_line_error(proc)
+    assert "too large" in proc.stderr and "512x512" in proc.stderr
+    assert not (tmp_path / "o.png").exists()
+    proc = facemoji("image", tmp_path / "big.png", "-o", tmp_path / "o.png", "--max-megapixels", "0.3")
+    assert proc.returncode == 0, proc.stderr
+    assert read_image(tmp_path / "o.png").shape == (512, 512, 3)
+    # in a batch the big one is listed as failed and the small one is done
+    out = tmp_path / "out"
+    proc = facemoji("image", tmp_path / "big.png", tmp_path / "small.png", "-o", out, "--max-megapixels", "0.2",
+                    "--json", tmp_path / "f.json")
+    assert proc.returncode == 1
+    doc = json.loads((tmp_path / "f.json").read_text())
+    assert [Path(r["path"]).name for r in doc["images"]] == ["small.png"]
+    assert [Path(e["path"]).name for e in doc["errors"]] == ["big.png"] and "too large" in doc["errors"][0]["error"]
+    assert sorted(p.name for p in out.iterdir()) == ["small.png"]
+    one_line_error(facemoji("image", tmp_path / "small.png", "--max-megapixels", "0"))
+
+
+def test_quality_changes_size_and_fidelity(tmp_path, astronaut):
+    src = tmp_path / "in.png"
+    Image.fromarray(astronaut).save(src)
+    sizes, errors = {}, {}
+    for ext in ("jpg", "webp"):
+        for q in (15, 95):
+            out = tmp_path / f"q{q}.{ext}"
+            proc = facemoji("image", src, "-o", out, "--quality", q, "-q")
+            assert proc.returncode == 0, proc.stderr
+            sizes[ext, q] = out.stat().st_size
+            got = read_image(out).astype(int)
+            # away from the face (which the emoji changes): how far from the original pixels
+            errors[ext, q] = np.abs(got[300:, :] - astronaut[300:, :]).mean()
+        assert sizes[ext, 15] < 0.5 * sizes[ext, 95], sizes
+        assert errors[ext, 15] > 1.5 * errors[ext, 95], errors
+
+
+def test_emoji_scale_changes_the_covered_area(tmp_path, astronaut):
+    """The emoji's side grows with --emoji-scale, so the changed area grows with its square."""
+    src = tmp_path / "in.png"
+    Image.fromarray(astronaut).save(src)
+    area = {}
+    for scale in ("0.8", "1.2"):
+        out = tmp_path / f"s{scale}.png"
+        proc = facemoji("image", src, "-o", out, "--emoji-scale", scale, "--json", tmp_path / f"s{scale}.json")
+        assert proc.returncode == 0, proc.stderr
+        changed = np.abs(read_image(out).astype(int) - astronaut).max(axis=2) > 30
+        ys, xs = np.nonzero(changed)
+        area[scale] = (xs.max() - xs.min() + 1, ys.max() - ys.min() + 1, changed.sum())
+        box = json.loads((tmp_path / f"s{scale}.json").read_text())["images"][0]["faces"][0]["box"]
+        side = float(scale) * np.hypot(box["width"], box["height"])
+        assert abs(area[scale][0] - side) <= 0.08 * side, (scale, area[scale], side)  # the emoji's width
+    ratio = area["1.2"][2] / area["0.8"][2]
+    assert 0.8 * 1.5**2 < ratio < 1.2 * 1.5**2, area
+    for bad in ("0", "-1", "big"):
+        proc = facemoji("image", src, "--emoji-scale", bad)
+        assert proc.returncode == 2 and "--emoji-scale" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _yunet_model() -> Path | None:
+    """A YuNet model file, if this machine has one: $FACEMOJI_YUNET_MODEL, or OpenCV's usual file names."""
+    import glob
+
+    env = os.environ.get("FACEMOJI_YUNET_MODEL")
+    if env:
+        return Path(env)
+    for pattern in ("/usr/share/opencv*/**/face_detection_yunet*.onnx", str(Path.home() / ".cache/**/*yunet*.onnx")):
+        found = glob.glob(pattern, recursive=True)
+        if found:
+            return Path(found[0])
+    return None
+
+
+def test_yunet_with_a_real_model_file_finds_the_astronaut(tmp_path, astronaut):
+    model = _yunet_model()
+    if model is None:
+        pytest.skip("no YuNet model file on this machine (none ships with facemoji or its dependencies); "
+                    "set FACEMOJI_YUNET_MODEL to OpenCV's face_detection_yunet_2023mar.onnx to run this test")
+    src = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(src)
+    proc = facemoji("image", src, "-o", tmp_path / "o.png", "--detector", f"yunet:{model}", "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    faces = json.loads(proc.stdout)["images"][0]["faces"]
+    assert len(faces) == 1
+    b = faces[0]["box"]
+    cx, cy = b["x"] + b["width"] / 2, b["y"] + b["height"] / 2
+    assert 190 < cx < 260 and 70 < cy < 170  # the astronaut's head
+
+
+def test_yunet_with_a_model_that_is_not_yunet_is_a_clear_error(tmp_path, astronaut):
+    """A real ONNX file of another network (CenterFace's) and a file that is no model at all."""
+    from facemoji.detect.centerface import centerface_model_path
+
+    src = tmp_path / "a.png"
+    Image.fromarray(astronaut).save(src)
+    for model in (centerface_model_path(), src):
+        proc = facemoji("image", src, "-o", tmp_path / "o.png", "--detector", f"yunet:{model}")
+        one_line_error(proc)
+        assert "not a YuNet model" in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]

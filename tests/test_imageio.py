@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -106,3 +108,82 @@ def test_as_rgb_accepts_arrays_of_every_shape(astronaut):
     assert as_rgb(astronaut.astype(np.float32) / 255).dtype == np.uint8
     with pytest.raises(InputError):
         as_rgb(np.zeros((4, 4, 5), np.uint8))
+
+
+# ---- writes that fail half-way ----
+
+HALF_WAY = r"""
+import resource, signal, sys
+import numpy as np
+from facemoji.errors import InputError
+from facemoji.imageio import write_image
+from skimage import data
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+try:
+    write_image(sys.argv[1], data.astronaut(), quality=95)
+except InputError as e:
+    print("InputError:", e)
+"""
+
+
+@pytest.mark.parametrize("name", ["new.png", "existing.jpg"])
+def test_a_write_that_fails_half_way_leaves_nothing_under_the_final_name(tmp_path, name):
+    """The disk "fills up" after 20 kB (a file-size limit on the writing process): the write fails part-way
+    through the image's bytes, the error is a one-line InputError, no file appears under the final name, an
+    existing file of that name keeps its old content, and no temporary file is left."""
+    import subprocess
+    import sys
+
+    target = tmp_path / name
+    old = b"the previous result, which must survive\n"
+    if name.startswith("existing"):
+        target.write_bytes(old)
+    proc = subprocess.run([sys.executable, "-c", HALF_WAY, str(target), "20000"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("InputError:") and "cannot write" in proc.stdout, proc.stdout
+    if name.startswith("existing"):
+        assert target.read_bytes() == old
+        assert [p.name for p in tmp_path.iterdir()] == [name]
+    else:
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_rename_leaves_the_old_file_and_no_temporary(tmp_path, astronaut, monkeypatch):
+    import errno
+    import os
+
+    target = tmp_path / "o.png"
+    write_image(target, astronaut[:64, :64])
+    before = target.read_bytes()
+    calls = []
+
+    def no_space(src, dst):
+        calls.append((src, dst))
+        assert Path(src).stat().st_size > 1000  # the whole image was written, under another name
+        assert Path(dst).read_bytes() == before  # and the final name still holds the old result
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("facemoji.imageio.os.replace", no_space)
+    with pytest.raises(InputError, match="cannot write"):
+        write_image(target, astronaut)
+    assert len(calls) == 1 and Path(calls[0][1]) == target
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["o.png"]
+
+
+def test_an_encoder_that_fails_writes_nothing(tmp_path, astronaut, monkeypatch):
+    from PIL import Image
+
+    target = tmp_path / "o.webp"
+
+    def broken_save(self, fp, *a, **kw):
+        fp.write(b"RIFF\x00\x00")  # a few bytes, then the encoder gives up
+        raise OSError("encoder error -2")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises((InputError, OSError)):
+        write_image(target, astronaut)
+    assert list(tmp_path.iterdir()) == []
