@@ -149,6 +149,18 @@ MUTATIONS: list[Mutation] = [
         ("tests/test_cli_image.py::test_max_megapixels",),
         "`image --max-megapixels` has no effect",
     ),
+    Mutation(
+        "webcam-unpaced", "webcam", "src/facemoji/cli/webcam.py",
+        "pace = display.enabled and not source.live and source.fps", "pace = False",
+        ("tests/test_webcam.py::test_window_plays_a_file_at_its_own_speed",),
+        "a file in the webcam window plays as fast as it decodes",
+    ),
+    Mutation(
+        "webcam-snapshot-of-raw-frame", "webcam", "src/facemoji/cli/webcam.py",
+        "new_mode = handle_key(key, mode, out, snap_dir)", "new_mode = handle_key(key, mode, frame.image, snap_dir)",
+        ("tests/test_webcam.py::test_window_keys_switch_mode_snapshot_and_quit",),
+        "the s key saves the camera's frame without the emoji",
+    ),
 ]
 
 

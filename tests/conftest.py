@@ -74,3 +74,55 @@ def popen_for_ctrl_c(cmd: list[str], **kw) -> subprocess.Popen:
     then never turns SIGINT into KeyboardInterrupt; give the child the terminal's default instead.
     """
     return subprocess.Popen(cmd, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kw)
+
+
+# A `facemoji` command that holds still at a given frame until Ctrl-C reaches it, so that a test can interrupt it
+# part-way on any machine, fast or slow: the test waits for the marker file (an event), not for a while.
+_PAUSED_CLI = r"""
+import signal, sys, time
+from pathlib import Path
+
+import facemoji.video.process as vp
+from facemoji.cli import main
+
+at, marker = int(sys.argv[1]), Path(sys.argv[2])
+step = vp.FaceFollower.step
+
+
+def paused_step(self, image, t):
+    if self.count == at:
+        handler = signal.getsignal(signal.SIGINT)
+        marker.write_text(str(at))
+        deadline = time.monotonic() + 120
+        # wait for Ctrl-C: it raises KeyboardInterrupt here, or a command's own handler takes it (and is replaced)
+        while signal.getsignal(signal.SIGINT) is handler and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return step(self, image, t)
+
+
+vp.FaceFollower.step = paused_step
+sys.argv = ["facemoji", *sys.argv[3:]]
+sys.exit(main())
+"""
+
+
+def interrupt_at_frame(args: list[str], frame: int, marker: Path, timeout: float = 120, **kw) -> tuple[int, str]:
+    """Run ``facemoji ARGS``, wait until it reaches ``frame``, press Ctrl-C; returns (exit status, stderr)."""
+    import sys
+    import time
+
+    proc = popen_for_ctrl_c([sys.executable, "-c", _PAUSED_CLI, str(frame), str(marker), *map(str, args)],
+                            stderr=subprocess.PIPE, text=True, **kw)
+    try:
+        deadline = time.monotonic() + timeout
+        while not marker.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"never reached frame {frame}: {proc.communicate(timeout=timeout)[1][-2000:]}")
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    return proc.returncode, err

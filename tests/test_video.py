@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import popen_for_ctrl_c
+from conftest import interrupt_at_frame
 from facemoji.pipeline import Pipeline
 from facemoji.video import DEFAULT_DETECT_EVERY, auto_detect_every, process_video
 from videos import (
@@ -170,15 +168,13 @@ def test_crossing_faces_keep_their_ids(clips, vpipe, tmp_path_factory) -> None:
 
 @pytest.mark.parametrize("name", ["pan", "zoom"])
 def test_constant_expression_does_not_flicker(name, clips, vpipe, tmp_path_factory) -> None:
-    """The astronaut's expression never changes: the shown emoji changes at most once, fewer than raw labels do."""
+    """The astronaut's expression never changes: the shown emoji changes at most once. (That smoothing holds a
+    label against a classifier that really does flicker is tested in test_smoothing.py and below.)"""
     run = run_clip(name, clips, vpipe, tmp_path_factory)
     shown = [faces[0].emotion for faces in run.faces]
     changes = sum(a != b for a, b in zip(shown, shown[1:], strict=False))
     assert changes <= 1, shown
     assert run.report.timeline.changes(1) == changes
-    raw = [vpipe.analyze(img)[0].emotion for img in run.inp_frames]
-    raw_changes = sum(a != b for a, b in zip(raw, raw[1:], strict=False))
-    assert changes <= raw_changes
 
 
 def fer_sprite(gray48: np.ndarray) -> np.ndarray:
@@ -191,26 +187,26 @@ def fer_sprite(gray48: np.ndarray) -> np.ndarray:
     return out
 
 
-def test_fer_face_with_a_wavering_classifier_does_not_flicker(fer_public, vpipe, tmp_path) -> None:
-    """A real FER2013 face (public-test row 45, labelled happy) zooming in: per-frame labels waver, the emoji not."""
-    clip = make_clip(tmp_path / "fer.mp4", [fer_sprite(fer_public["x"][45])], zoom, frames=30, fps=15)
-    faces: list[list] = []
-    process_video(clip.path, None, vpipe, progress=False, on_frame=lambda i, t, f: faces.append(f))
-    assert sum(len(f) == 1 for f in faces) >= 25 and max(len(f) for f in faces) == 1, [len(f) for f in faces]
-    shown = [f[0].emotion for f in faces if f]
-    raw = [[g.emotion for g in vpipe.analyze(img)] for img in read_frames(clip.path)]
-    raw_first = [r[0] for r in raw if r]
-    changes = sum(a != b for a, b in zip(shown, shown[1:], strict=False))
-    raw_changes = sum(a != b for a, b in zip(raw_first, raw_first[1:], strict=False))
-    assert changes <= 1, shown
-    assert changes <= raw_changes, (shown, raw_first)
-
-
-def test_emoji_follows_a_real_change_of_expression(fer_public, vpipe, tmp_path) -> None:
-    """A happy face replaced by a surprised one at the same place: the emoji switches within half a second."""
+def confident_faces(fer_public, vpipe, frame_of, labels: tuple[str, ...]) -> list[int]:
+    """For each label, the first PublicTest face of that class (among 200) that the model calls so with
+    probability over 0.5 once composed into a frame. The shipped model must manage that for clear expressions;
+    if it cannot, these tests fail (they do not skip)."""
     x, y = fer_public["x"], fer_public["y"]
-    classes = vpipe.classes
+    found = []
+    for label in labels:
+        for i in np.where(y == vpipe.classes.index(label))[0][:200]:
+            faces = vpipe.analyze(frame_of(fer_sprite(x[i])))
+            if len(faces) == 1 and faces[0].emotion == label and faces[0].probabilities[label] > 0.5:
+                found.append(int(i))
+                break
+        else:
+            raise AssertionError(f"the emotion model calls none of 200 FER2013 {label} faces {label}")
+    return found
 
+
+def test_faces_alternating_every_frame_do_not_flicker(fer_public, vpipe, tmp_path) -> None:
+    """A happy and a surprised real face swapped on every frame at the same place: the raw label flips on every
+    frame, the shown emoji does not."""
     bg = background((480, 640))
 
     def frame_of(sprite: np.ndarray) -> np.ndarray:
@@ -218,16 +214,32 @@ def test_emoji_follows_a_real_change_of_expression(fer_public, vpipe, tmp_path) 
         paste(img, sprite, (220, 120, 200))
         return img
 
-    def confident(label: str) -> int | None:
-        for i in np.where(y == classes.index(label))[0][:60]:
-            faces = vpipe.analyze(frame_of(fer_sprite(x[i])))
-            if len(faces) == 1 and faces[0].emotion == label and faces[0].probabilities[label] > 0.5:
-                return int(i)
-        return None
+    a, b = confident_faces(fer_public, vpipe, frame_of, ("happy", "surprise"))
+    frames = [frame_of(fer_sprite(fer_public["x"][a if i % 2 == 0 else b])) for i in range(30)]
+    path = write_video(tmp_path / "alternate.mp4", frames, 15)
+    raw = [[f.emotion for f in vpipe.analyze(img)] for img in read_frames(path)]
+    assert all(len(r) == 1 for r in raw), raw
+    raw_changes = sum(p != q for p, q in zip(raw, raw[1:], strict=False))
+    assert raw_changes >= 20, raw  # the premise: per-frame labels really do flicker
+    faces: list[list] = []
+    process_video(path, None, vpipe, detect_every=1, progress=False, on_frame=lambda i, t, f: faces.append(f))
+    assert all(len(f) == 1 for f in faces)
+    shown = [f[0].emotion for f in faces]
+    changes = sum(p != q for p, q in zip(shown, shown[1:], strict=False))
+    assert changes <= 2 and changes * 10 <= raw_changes, (shown, raw)
 
-    a, b = confident("happy"), confident("surprise")
-    if a is None or b is None:
-        pytest.skip("the installed emotion model is not confident on any FER2013 happy/surprise face")
+
+def test_emoji_follows_a_real_change_of_expression(fer_public, vpipe, tmp_path) -> None:
+    """A happy face replaced by a surprised one at the same place: the emoji switches within half a second."""
+    x = fer_public["x"]
+    bg = background((480, 640))
+
+    def frame_of(sprite: np.ndarray) -> np.ndarray:
+        img = bg.copy()
+        paste(img, sprite, (220, 120, 200))
+        return img
+
+    a, b = confident_faces(fer_public, vpipe, frame_of, ("happy", "surprise"))
     fps, switch = 15, 21
     sprites = [fer_sprite(x[a]), fer_sprite(x[b])]
     frames = [frame_of(sprites[int(i >= switch)]) for i in range(45)]
@@ -453,21 +465,16 @@ def test_cli_bad_output_places(clips, tmp_path) -> None:
         locked.chmod(0o755)
 
 
-def test_ctrl_c_leaves_no_output(tmp_path, vpipe) -> None:
+def test_ctrl_c_leaves_no_output(tmp_path) -> None:
+    """Ctrl-C at frame 30 of 240 (the command is held there until the signal arrives, on any machine)."""
     frames, _ = render_frames([astronaut_crop()], lambda i, t: [(100 + 3 * (i % 100), 120, 180)], 60, 30)
     src = write_video(tmp_path / "long.mp4", frames * 4, 30)  # 240 frames
     out = tmp_path / "out.mp4"
-    proc = popen_for_ctrl_c([sys.executable, "-m", "facemoji", "video", str(src), "-o", str(out),
-                             "--detect-every", "1", "--json", str(tmp_path / "f.jsonl")],
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob(".out.mp4.*.part.mp4")) and time.monotonic() < deadline:
-        time.sleep(0.01)  # the video's temporary file appears once frames start flowing
-    time.sleep(0.3)  # let it get part-way
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted after" in err and "frames of 240" in err
+    marker = tmp_path.parent / f"{tmp_path.name}.paused"
+    code, err = interrupt_at_frame(["video", src, "-o", out, "--detect-every", "1", "--json", tmp_path / "f.jsonl"],
+                                   30, marker)
+    assert code == 130, err
+    assert "interrupted after 30 frames of 240" in err
     assert "Traceback" not in err
     assert not out.exists() and not (tmp_path / "f.jsonl").exists()
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
