@@ -6,7 +6,6 @@ import io
 import json
 import struct
 import tempfile
-import threading
 import zlib
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import compose_faces, popen_for_ctrl_c
+from conftest import compose_faces
 from facemoji.labels import EMOTIONS
 from facemoji.server import ServerConfig, create_app, start_background
 
@@ -255,34 +254,22 @@ def test_uploads_never_touch_disk(client, astronaut, monkeypatch, tmp_path):
 
 # ---------------------------------------------------------------- load
 def test_overload_gives_503_with_retry_after(astronaut):
-    srv = start_background(create_app(ServerConfig(queue_size=1)))
+    """With every model slot held (here by the test itself) a request is told to come back; then it gets in."""
+    srv = start_background(create_app(ServerConfig(queue_size=1, workers=1)))
     try:
+        worker = srv.server.config.app.state.worker
         big = jpeg(np.asarray(Image.fromarray(astronaut).resize((1280, 1280))))
-        results: list[httpx.Response] = []
-        lock = threading.Lock()
-        start = threading.Barrier(12)
-
-        def one() -> None:
-            with httpx.Client(base_url=srv.url, timeout=120) as c:
-                start.wait()
-                r = c.post("/api/v1/emojify", content=big, headers={"content-type": "image/jpeg"})
-            with lock:
-                results.append(r)
-
-        threads = [threading.Thread(target=one) for _ in range(12)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        codes = [r.status_code for r in results]
-        assert len(codes) == 12 and set(codes) <= {200, 503}, codes
-        assert codes.count(200) >= 1 and codes.count(503) >= 1, codes
-        for r in results:
-            if r.status_code == 503:
-                assert_json_error(r, 503)
-                assert int(r.headers["retry-after"]) >= 1
+        slots = [worker.try_acquire() for _ in range(worker.capacity)]
         with httpx.Client(base_url=srv.url, timeout=60) as c:
-            assert_healthy(c)
+            try:
+                for path in ("/api/v1/analyze", "/api/v1/emojify"):
+                    r = c.post(path, content=big, headers={"content-type": "image/jpeg"})
+                    assert_json_error(r, 503)
+                    assert int(r.headers["retry-after"]) >= 1 and "busy" in r.json()["error"]
+                assert_healthy(c)  # the health check never waits for a slot
+            finally:
+                for slot in slots:
+                    slot.release()
             assert c.get("/healthz").json()["queue"]["in_use"] == 0
             assert c.post("/api/v1/analyze", content=big).status_code == 200
     finally:
@@ -301,7 +288,7 @@ def test_slow_and_idle_clients_are_cut_off(astronaut_face):
     try:
         host, port = srv.url[len("http://"):].rstrip("/").split(":")
         with socket.create_connection((host, int(port)), timeout=30) as s:
-            s.sendall(b"POST /api/v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+            s.sendall(b"POST /api/v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
                       b"Content-Length: 100000\r\n\r\n\xff\xd8\xff")  # ... and nothing more
             answer = b""
             while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
@@ -399,25 +386,50 @@ def test_live_websocket_refuses_foreign_origin_and_survives_vanishing_clients(se
     assert_healthy(client)
 
 
+# ---------------------------------------------------------------- EXIF
+def test_uploads_are_turned_upright_by_their_exif_orientation(client, astronaut_face):
+    """A phone photo stored sideways with an Orientation tag is analyzed (and emojified) the way it is shown."""
+    upright = compose_faces(astronaut_face, [(380, 100, 200)])  # 640x480, the face right of the middle
+    stored = np.ascontiguousarray(np.rot90(upright, k=1))  # 480 wide, 640 high: what the camera wrote
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: turn 90 degrees clockwise to show
+    buf = io.BytesIO()
+    Image.fromarray(stored).save(buf, "JPEG", quality=92, exif=exif.tobytes())
+    r = client.post("/api/v1/analyze", content=buf.getvalue(), headers={"content-type": "image/jpeg"})
+    assert r.status_code == 200, r.text
+    rec = r.json()
+    assert (rec["width"], rec["height"]) == (640, 480)
+    assert len(rec["faces"]) == 1
+    b = rec["faces"][0]["box"]
+    assert 380 < b["x"] + b["width"] / 2 < 580 and 100 < b["y"] + b["height"] / 2 < 300, b
+    e = client.post("/api/v1/emojify", content=buf.getvalue(), headers={"content-type": "image/jpeg"})
+    assert e.status_code == 200
+    assert Image.open(io.BytesIO(e.content)).size == (640, 480)
+
+
 # ---------------------------------------------------------------- the command
-def test_serve_command_prints_address_and_serves():
-    import re
+def test_serve_command_prints_address_and_serves(astronaut):
     import signal
     import subprocess
     import sys
 
+    from test_server_hostile import ServeProcess
+
     bad = subprocess.run([sys.executable, "-m", "facemoji", "serve", "--queue-size", "0"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "queue-size" in bad.stderr and "Traceback" not in bad.stderr
-    proc = popen_for_ctrl_c([sys.executable, "-m", "facemoji", "serve", "--port", "0"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        line = proc.stderr.readline()
-        m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-        assert m, line
-        r = httpx.get(m.group(1) + "healthz", timeout=30)
-        assert r.status_code == 200 and r.json()["status"] == "ok"
-    finally:
-        proc.send_signal(signal.SIGINT)  # Ctrl+C
-        rest = proc.communicate(timeout=30)[1]
-    assert proc.returncode == 0 and "server stopped" in rest
+    with ServeProcess("--max-upload-mb", "1") as srv:
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            r = c.get("/healthz")
+            assert r.status_code == 200 and r.json()["status"] == "ok"
+            assert r.json()["limits"]["max_upload_bytes"] == 1024 * 1024
+            noisy = np.random.default_rng(2).integers(0, 256, (700, 700, 3), dtype=np.uint8)
+            over = png(noisy)  # about 1.4 MB
+            assert len(over) > 1024 * 1024
+            assert_json_error(c.post("/api/v1/analyze", content=over, headers={"content-type": "image/png"}), 413)
+            assert_json_error(c.post("/api/v1/analyze", files={"file": ("n.png", over, "image/png")}), 413)
+            under = jpeg(astronaut)
+            assert len(under) < 1024 * 1024
+            assert c.post("/api/v1/analyze", content=under).status_code == 200
+        code, err = srv.stop(signal.SIGINT)  # Ctrl+C
+    assert code == 0 and "server stopped" in err and "Traceback" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from facemoji.cli.common import add_pipeline_options
@@ -18,21 +19,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Serve a web page that shows your camera with an emoji over every face, and emojifies "
         "uploaded photos, plus an HTTP API (documented at /docs). Everything runs on this machine; uploads and "
         "camera frames are kept in memory only while they are answered. It listens on 127.0.0.1 (this machine "
-        "only) unless --host says otherwise.",
+        "only) unless --host says otherwise.\n\n"
+        "Against misuse: requests must name this server as 127.0.0.1, localhost, [::1], the --host address or an "
+        "--allowed-host name (so a web page cannot reach it by DNS rebinding), and posts or live connections from "
+        "another web site's pages are refused. Connections that do not finish their request in time are closed, "
+        "and the memory all images in flight may take (decoded, not as uploaded) is capped by --memory-budget-mb: "
+        "a picture that needs more than half of it gets 413, and work beyond it waits outside with 503 and "
+        "Retry-After. SIGTERM or Ctrl+C stops the server within about two seconds whatever the clients do.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  facemoji serve\n  facemoji serve --port 9000 --queue-size 4\n"
+        "  facemoji serve --host 0.0.0.0 --allowed-host mylaptop.local --memory-budget-mb 1024\n"
         "  curl -F file=@photo.jpg http://127.0.0.1:8000/api/v1/analyze\n"
         "  curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' "
         "'http://127.0.0.1:8000/api/v1/emojify?format=jpeg' -o out.jpg\n",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="another host name (or address) this server may be reached by, besides 127.0.0.1, "
+                   "localhost, [::1] and --host; repeat for several (e.g. the machine's name on the network)")
     p.add_argument("--queue-size", type=int, default=8, metavar="N",
                    help="images that may wait for the model; past that the server answers 503 (default: 8)")
     p.add_argument("--max-upload-mb", type=float, default=20.0, metavar="MB",
                    help="largest upload accepted, in megabytes (default: 20)")
     p.add_argument("--max-megapixels", type=float, default=50.0, metavar="MP",
                    help="refuse images with more pixels, guarding against decompression bombs (default: 50)")
+    p.add_argument("--memory-budget-mb", type=float, default=2048.0, metavar="MB",
+                   help="memory all images being answered may take together, decoded (default: 2048, safe on an "
+                   "8 GB machine); one image may take half")
     p.add_argument("--max-live-clients", type=int, default=8, metavar="N",
                    help="camera pages served at once (default: 8)")
     p.add_argument("--live-detect-size", type=int, default=VIDEO_DETECT_SIZE, metavar="PX",
@@ -60,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--max-upload-mb and --max-megapixels must be positive")
     if args.workers < 1 or args.threads < 1:
         raise InputError("--workers and --threads must be at least 1")
+    if args.memory_budget_mb < 64:
+        raise InputError(f"--memory-budget-mb must be at least 64, got {args.memory_budget_mb:g}")
+    for name in args.allowed_host:
+        if not name.strip() or any(c in name for c in "/ \t@"):
+            raise InputError(f"--allowed-host takes a host name or address, got {name!r}")
     if args.max_live_clients < 1:
         raise InputError("--max-live-clients must be at least 1")
     for name, v in (("--detect-size", args.detect_size), ("--live-detect-size", args.live_detect_size)):
@@ -74,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         queue_size=args.queue_size, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_pixels=int(args.max_megapixels * 1e6), max_live_clients=args.max_live_clients,
+        memory_budget_bytes=int(args.memory_budget_mb * 1024 * 1024),
+        allowed_hosts=(args.host, *args.allowed_host),
     )
     app = create_app(cfg)  # loads the models: a bad --model fails here, before listening
     sock = bind_socket(args.host, args.port)
@@ -85,10 +106,13 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr, flush=True)
     server = make_server(app, log_level=args.log_level)
     try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn re-raises Ctrl+C after shutting down cleanly
-        pass
+        server.run(sockets=[sock])  # returns after SIGINT/SIGTERM, once stopped
     finally:
         sock.close()
-    print("facemoji: server stopped", file=sys.stderr, flush=True)
+    how = f" ({server.stopped_by})" if server.stopped_by else ""
+    print(f"facemoji: server stopped{how}", file=sys.stderr, flush=True)
+    if app.state.worker.running:
+        # a model call on a very large picture is still going on a worker thread; nothing is left to save
+        sys.stdout.flush()
+        os._exit(0)
     return 0

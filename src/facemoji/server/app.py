@@ -2,6 +2,14 @@
 
 Everything runs on this machine. Uploads and camera frames are held in memory
 only while they are answered, then dropped; nothing is written to disk.
+
+What one request may cost is bounded before it is read: a full queue is
+answered 503 as soon as the headers are in; an upload reserves its size and
+its decoded picture's memory from a budget (413 when one picture needs more
+than a share, 503 when the total is spoken for right now); pictures are decoded
+on the model's worker threads, so images waiting in the queue are still
+compressed. Requests from other web sites, and for host names other than this
+machine's, are refused (:mod:`facemoji.server.guard`).
 """
 
 from __future__ import annotations
@@ -17,13 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from facemoji import __version__
@@ -33,6 +39,9 @@ from facemoji.labels import EMOTIONS
 from facemoji.overlay import MODES
 from facemoji.overlay.emoji import DEFAULT_SCALE
 from facemoji.server.bodies import BodyError, parse_multipart, read_capped
+from facemoji.server.budget import HUGE, MIB, MemoryBudget, Ticket, image_cost
+from facemoji.server.connections import ConnectionLimits
+from facemoji.server.guard import TrustedHosts, trusted_names
 from facemoji.server.worker import Busy, PipelineWorker
 
 log = logging.getLogger("facemoji.server")
@@ -70,6 +79,23 @@ class ServerConfig:
     body_timeout: float = 30.0  # seconds to receive one upload
     ws_idle_timeout: float = 60.0  # close a live connection that sends nothing for this long
     ws_send_timeout: float = 10.0  # ... or that does not take its answers
+    # memory: uploads and decoded pictures of all requests in flight, estimated before decoding
+    memory_budget_bytes: int = 2048 * MIB
+    image_budget_bytes: int | None = None  # one request's share; None: half the total
+    # names accepted in the Host header besides 127.0.0.1, localhost and ::1 (e.g. the --host address)
+    allowed_hosts: tuple[str, ...] = ()
+    # connections (enforced by the HTTP protocol, see facemoji.server.connections)
+    header_timeout: float = 10.0  # seconds to send a request's line and headers
+    max_connections: int = 512
+    max_connections_per_client: int = 64
+
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(max_connections=self.max_connections, max_per_client=self.max_connections_per_client,
+                                header_timeout=self.header_timeout, body_timeout=self.body_timeout)
+
+    def image_budget(self) -> int:
+        share = self.image_budget_bytes if self.image_budget_bytes is not None else self.memory_budget_bytes // 2
+        return min(share, self.memory_budget_bytes)
 
 
 class Models:
@@ -108,8 +134,7 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> J
 
 
 def busy_response(e: Busy) -> JSONResponse:
-    return error(503, f"server busy: too many images waiting; retry in {e.retry_after} s",
-                 {"Retry-After": str(e.retry_after)})
+    return error(503, f"server busy: {e.reason}; retry in {e.retry_after} s", {"Retry-After": str(e.retry_after)})
 
 
 def input_status(e: InputError) -> int:
@@ -173,6 +198,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     all_models = [Models(cfg) for _ in range(cfg.workers)]
     models = all_models[0]
     worker = PipelineWorker(all_models, queue_size=cfg.queue_size)
+    budget = MemoryBudget(cfg.memory_budget_bytes, cfg.image_budget())
     emoji_png = {
         name: (importlib.resources.files("facemoji") / "assets" / "emoji" / f"{name}.png").read_bytes()
         for name in EMOTIONS
@@ -207,6 +233,8 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     app.state.worker = worker
     app.state.models = models
     app.state.config = cfg
+    app.state.budget = budget
+    app.add_middleware(TrustedHosts, allowed=trusted_names(None, cfg.allowed_hosts))
 
     # -- errors as {"error": ...} ----------------------------------------
     @app.exception_handler(StarletteHTTPException)
@@ -264,8 +292,17 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(consume(), cfg.body_timeout)
 
-    async def read_upload(request: Request) -> tuple[bytes, str | None, list]:
-        """The image bytes, the upload's file name, and the multipart parts (empty for raw bodies)."""
+    def memory_busy(need: int) -> Busy:
+        return Busy(worker.retry_after(), f"not enough memory free for this image now (it needs about "
+                    f"{need / MIB:.0f} MB; {budget.used / MIB:.0f} of {budget.total / MIB:.0f} MB are in use)")
+
+    async def read_upload(request: Request, ticket: Ticket) -> tuple[bytes, str | None, list]:
+        """The image bytes, the upload's file name, and the multipart parts (empty for raw bodies).
+
+        Everything that can be refused from the headers alone (wrong type, full
+        queue, too many uploads at once, no memory for the declared size) is
+        refused before the body is read. ``ticket`` then holds the upload's size.
+        """
         ctype = request.headers.get("content-type", "")
         media = ctype.split(";", 1)[0].strip().lower()
         if request.headers.get("content-encoding", "identity").lower() not in ("", "identity"):
@@ -273,11 +310,16 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         if media and media != "multipart/form-data" and not media.startswith("image/") and media not in RAW_TYPES:
             raise BodyError(415, f"unsupported Content-Type {media!r}: send an image as the body (image/*, "
                             "application/octet-stream) or as the multipart/form-data field 'file'")
+        worker.check_room()
         if readers["n"] >= cfg.max_body_readers:
-            raise Busy(1)
+            raise Busy(1, "too many uploads at once")
+        limit = cfg.max_upload_bytes + (64 * 1024 if media == "multipart/form-data" else 0)
+        declared = request.headers.get("content-length")
+        expect = min(int(declared), limit) if declared is not None and declared.isdigit() else limit
+        if not ticket.resize(expect):
+            raise memory_busy(expect)
         readers["n"] += 1
         try:
-            limit = cfg.max_upload_bytes + (64 * 1024 if media == "multipart/form-data" else 0)
             chunks = body_chunks(request)
             try:
                 body = await asyncio.wait_for(
@@ -290,6 +332,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
                 raise
         finally:
             readers["n"] -= 1
+        ticket.resize(len(body))
         if not body:
             raise BodyError(400, "empty request body: send an image")
         if media != "multipart/form-data":
@@ -305,8 +348,19 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             raise BodyError(413, f"upload too large (over the limit of {cfg.max_upload_bytes} bytes)")
         return bytes(f.data), _filename(f.filename), parts
 
-    async def decode(data: bytes, name: str, max_pixels: int) -> np.ndarray:
-        return await run_in_threadpool(decode_image, data, max_pixels, name)
+    def reserve_image(ticket: Ticket, data: bytes, name: str, max_pixels: int) -> None:
+        """Hold the memory decoding and answering ``data`` will take, or refuse it (413, or 503 for now)."""
+        pixels, cost = image_cost(data)
+        if pixels >= HUGE:
+            raise InputError(f"{name}: image too large (far over the limit of {max_pixels / 1e6:.0f} megapixels)")
+        if pixels > max_pixels:
+            raise InputError(f"{name}: image too large ({pixels / 1e6:.0f} megapixels; the limit is "
+                             f"{max_pixels / 1e6:.0f})")
+        if cost > budget.per_request:
+            raise BodyError(413, f"{name}: image too large for the memory budget ({pixels / 1e6:.0f} megapixels "
+                            f"need about {cost / MIB:.0f} MB; one image may use {budget.per_request / MIB:.0f} MB)")
+        if not ticket.resize(cost):
+            raise memory_busy(cost)
 
     image_body = {
         "required": True,
@@ -347,9 +401,12 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             "status": "ok", "version": __version__, "classes": list(models.classes),
             "emoji_scale": cfg.emoji_scale, "modes": list(MODES), "default_mode": cfg.mode,
             "queue": {"in_use": worker.in_use, "capacity": worker.capacity},
-            "completed": worker.completed, "rejected": worker.rejected, "uptime_s": round(time.time() - started, 1),
+            "uploads": readers["n"], "completed": worker.completed, "rejected": worker.rejected,
+            "uptime_s": round(time.time() - started, 1),
             "limits": {"max_upload_bytes": cfg.max_upload_bytes, "max_pixels": cfg.max_pixels,
                        "max_live_bytes": cfg.max_live_bytes, "max_live_pixels": cfg.max_live_pixels},
+            "memory": {"budget_bytes": budget.total, "per_image_bytes": budget.per_request,
+                       "in_use_bytes": budget.used, "peak_bytes": budget.peak, "refused": budget.refused},
         }
 
     @app.post(
@@ -361,16 +418,21 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     async def analyze(request: Request) -> JSONResponse:
         """Find every face and name its expression. The answer is the same per-image record as
         `facemoji image --json` writes (with `path` set to the upload's file name when it has one)."""
-        data, filename, _ = await read_upload(request)
-        with worker.try_acquire():
-            img = await decode(data, filename or "upload", cfg.max_pixels)
-            del data
-            faces = await worker.run(lambda m: m.photo.analyze(img))
+        with budget.ticket() as ticket:
+            data, filename, _ = await read_upload(request, ticket)
+            name = filename or "upload"
+            with worker.try_acquire():
+                reserve_image(ticket, data, name, cfg.max_pixels)
+
+                def job(m: Models) -> tuple[tuple[int, ...], list]:
+                    img = decode_image(data, cfg.max_pixels, name)
+                    return img.shape, m.photo.analyze(img)
+
+                shape, faces = await worker.run(job)
         record: dict[str, Any] = {}
         if filename:
             record["path"] = filename
-        record.update({"width": int(img.shape[1]), "height": int(img.shape[0]),
-                       "faces": [f.to_dict() for f in faces]})
+        record.update({"width": int(shape[1]), "height": int(shape[0]), "faces": [f.to_dict() for f in faces]})
         return JSONResponse(record)
 
     @app.post(
@@ -398,23 +460,30 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     async def emojify(request: Request) -> Response:
         """Cover every face with the emoji of its expression (or draw boxes and labels, or both)."""
         q = request.query_params
-        data, filename, parts = await read_upload(request)
-        mode = q.get("mode") or _form_value(parts, "mode") or cfg.mode
-        if mode not in MODES:
-            raise BodyError(400, f"unknown mode {mode!r} (use {', '.join(MODES)})")
-        fmt = _negotiate_format(q.get("format") or _form_value(parts, "format"), request.headers.get("accept"))
-        try:
-            quality = int(q.get("quality", "92"))
-        except ValueError:
-            raise BodyError(400, "quality must be a whole number 1..100") from None
-        if not 1 <= quality <= 100:
-            raise BodyError(400, "quality must be a whole number 1..100")
-        with worker.try_acquire():
-            img = await decode(data, filename or "upload", cfg.max_pixels)
-            del data
-            out, faces = await worker.run(lambda m: m.photo.process(img, mode))
-            payload = await run_in_threadpool(encode_image, out, fmt, quality)
-        summary = {"width": int(img.shape[1]), "height": int(img.shape[0]),
+        with budget.ticket() as ticket:
+            data, filename, parts = await read_upload(request, ticket)
+            name = filename or "upload"
+            mode = q.get("mode") or _form_value(parts, "mode") or cfg.mode
+            if mode not in MODES:
+                raise BodyError(400, f"unknown mode {mode!r} (use {', '.join(MODES)})")
+            fmt = _negotiate_format(q.get("format") or _form_value(parts, "format"), request.headers.get("accept"))
+            try:
+                quality = int(q.get("quality", "92"))
+            except ValueError:
+                raise BodyError(400, "quality must be a whole number 1..100") from None
+            if not 1 <= quality <= 100:
+                raise BodyError(400, "quality must be a whole number 1..100")
+            with worker.try_acquire():
+                reserve_image(ticket, data, name, cfg.max_pixels)
+
+                def job(m: Models) -> tuple[tuple[int, ...], list, bytes]:
+                    img = decode_image(data, cfg.max_pixels, name)
+                    out, faces = m.photo.process(img, mode)
+                    del img
+                    return out.shape, faces, encode_image(out, fmt, quality)
+
+                shape, faces, payload = await worker.run(job)
+        summary = {"width": int(shape[1]), "height": int(shape[0]),
                    "faces": [f.to_dict() for f in faces[:HEADER_FACES]], "faces_total": len(faces)}
         headers = {"X-Facemoji-Result": json.dumps(summary, separators=(",", ":")), "Cache-Control": "no-store"}
         return Response(payload, media_type=OUTPUT_TYPES[fmt], headers=headers)
@@ -427,11 +496,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         At most one frame per connection is processed at a time; frames that
         arrive meanwhile replace each other, so only the newest is answered.
         """
-        origin = ws.headers.get("origin")
-        host = ws.headers.get("host", "")
-        if origin is not None and origin.split("://", 1)[-1] != host:
-            await ws.close(code=1008)
-            return
+        # Host and Origin were checked by TrustedHosts (a page from another site is refused)
         if live_clients["n"] >= cfg.max_live_clients:
             await ws.accept()
             await ws.close(code=1013, reason="too many live clients")
@@ -488,16 +553,21 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
                     await send({"type": "error", "seq": seq, "error": "frame too large", **counts})
                     continue
                 try:
-                    with worker.try_acquire():
-                        img = await decode(frame, "frame", cfg.max_live_pixels)
-                        faces = await worker.run(lambda m, img=img: m.live.analyze(img))
+                    with budget.ticket() as ticket, worker.try_acquire():
+                        reserve_image(ticket, frame, "frame", cfg.max_live_pixels)
+
+                        def job(m: Models, frame: bytes = frame) -> tuple[tuple[int, ...], list]:
+                            img = decode_image(frame, cfg.max_live_pixels, "frame")
+                            return img.shape, m.live.analyze(img)
+
+                        shape, faces = await worker.run(job)
                 except Busy as e:
                     await send({"type": "busy", "seq": seq, "retry_after": e.retry_after, **counts})
                     continue
-                except InputError as e:
+                except (InputError, BodyError) as e:
                     await send({"type": "error", "seq": seq, "error": str(e), **counts})
                     continue
-                await send({"type": "result", "seq": seq, "width": int(img.shape[1]), "height": int(img.shape[0]),
+                await send({"type": "result", "seq": seq, "width": int(shape[1]), "height": int(shape[0]),
                             "faces": [f.to_dict() for f in faces],
                             "ms": round((time.perf_counter() - t0) * 1000, 1), **counts})
         except (asyncio.TimeoutError, WebSocketDisconnect, RuntimeError, OSError):

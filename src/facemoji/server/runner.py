@@ -3,12 +3,20 @@ background thread (tests, benchmarks, notebooks)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from types import FrameType
+
+import uvicorn
 
 from facemoji.errors import InputError
+from facemoji.server.connections import ConnectionLimits, guarded_protocol
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -37,19 +45,59 @@ def url_for(sock: socket.socket) -> str:
     return f"http://{host}:{port}/"
 
 
-def make_server(app, ws_max_size: int = 8 * 1024 * 1024, log_level: str = "warning",
-                limit_concurrency: int | None = 256):
-    import uvicorn
+class _QuietShutdown(logging.Filter):
+    """Drop uvicorn's note about cancelling requests at shutdown: the command prints its own one line."""
 
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Cancel ", "Waiting for"))
+
+
+def make_server(app, ws_max_size: int = 8 * 1024 * 1024, log_level: str = "warning",
+                limits: ConnectionLimits | None = None, shutdown_timeout: float = 1.0):
+    """A uvicorn server for ``app`` with facemoji's connection rules (see :mod:`facemoji.server.connections`).
+
+    ``limits`` defaults to those of the app's :class:`ServerConfig`. On SIGINT or
+    SIGTERM it stops within about ``shutdown_timeout`` + 0.5 s whatever the
+    clients do, and :meth:`run` returns normally (the signal is not raised again).
+    """
     try:
         import uvicorn.protocols.websockets.websockets_sansio_impl  # noqa: F401
 
         ws = "websockets-sansio"
     except ImportError:  # older uvicorn
         ws = "websockets"
+    if limits is None:
+        cfg = getattr(getattr(app, "state", None), "config", None)
+        limits = ConnectionLimits() if cfg is None else cfg.connection_limits()
+    logging.getLogger("uvicorn.error").addFilter(_QuietShutdown())
     config = uvicorn.Config(app, log_level=log_level, ws=ws, ws_max_size=ws_max_size,
-                            limit_concurrency=limit_concurrency, timeout_keep_alive=5, access_log=False)
-    return uvicorn.Server(config)
+                            http=guarded_protocol(limits), limit_concurrency=None, timeout_keep_alive=5,
+                            timeout_graceful_shutdown=shutdown_timeout, access_log=False)  # type: ignore[arg-type]
+    return FacemojiServer(config)
+
+
+class FacemojiServer(uvicorn.Server):
+    """uvicorn's server, but a stop signal ends :meth:`run` normally; ``stopped_by`` names the signal."""
+
+    stopped_by: str | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.stopped_by = signal.Signals(sig).name
+        if self.should_exit:
+            self.force_exit = True  # a second signal: stop waiting for anything
+        self.should_exit = True
 
 
 @dataclass

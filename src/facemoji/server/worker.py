@@ -22,11 +22,12 @@ T = TypeVar("T")
 
 
 class Busy(Exception):
-    """Every slot is taken; ``retry_after`` is a suggested wait in whole seconds."""
+    """No room for this job now; ``retry_after`` is a suggested wait in whole seconds, ``reason`` says what is full."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"server busy, retry after {retry_after} s")
+    def __init__(self, retry_after: int, reason: str = "too many images waiting") -> None:
+        super().__init__(f"server busy ({reason}), retry after {retry_after} s")
         self.retry_after = retry_after
+        self.reason = reason
 
 
 class Slot:
@@ -67,12 +68,20 @@ class PipelineWorker:
         self._avg_ms = 50.0  # running mean of a job's duration, for Retry-After
         self.completed = 0
         self.rejected = 0
+        self.running = 0  # jobs executing right now
         self._threads = [threading.Thread(target=self._loop, args=(st,), name=f"facemoji-pipeline-{i}", daemon=True)
                          for i, st in enumerate(self.states)]
         for t in self._threads:
             t.start()
 
     # -- admission -------------------------------------------------------
+    def check_room(self) -> None:
+        """Raise :class:`Busy` now if every slot is taken (to answer before reading an upload)."""
+        if self._in_use >= self.capacity:
+            with self._lock:
+                self.rejected += 1
+            raise Busy(self.retry_after())
+
     def try_acquire(self) -> Slot:
         """Take a slot or raise :class:`Busy`."""
         with self._lock:
@@ -123,6 +132,8 @@ class PipelineWorker:
             if not fut.set_running_or_notify_cancel():
                 continue
             t = time.perf_counter()
+            with self._lock:
+                self.running += 1
             try:
                 result = fn(state)
             except BaseException as e:  # handed to the waiting request
@@ -131,11 +142,18 @@ class PipelineWorker:
                 fut.set_result(result)
             ms = (time.perf_counter() - t) * 1000
             with self._lock:
+                self.running -= 1
                 self._avg_ms = 0.8 * self._avg_ms + 0.2 * ms
                 self.completed += 1
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float = 0.5) -> None:
+        """Stop the threads once their current job is done, waiting at most ``timeout`` seconds in all.
+
+        The threads are daemons: a job still running after that (a very large
+        picture) does not hold up the exit of the process.
+        """
         for _ in self._threads:
             self._jobs.put(None)
+        deadline = time.monotonic() + timeout
         for t in self._threads:
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))
