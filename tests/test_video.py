@@ -362,6 +362,120 @@ def assert_clean_failure(r: subprocess.CompletedProcess, *expect: str) -> None:
         assert e in lines[0], r.stderr
 
 
+def validate_records(recs: list[dict]) -> None:
+    """Each JSON Lines record is a face of docs/schema.json (with its track id) plus its frame index and time."""
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "schema.json").read_text())
+    face = {**schema["$defs"]["face"], "required": [*schema["$defs"]["face"]["required"], "track_id"],
+            "$defs": schema["$defs"]}
+    for rec in recs:
+        rec = dict(rec)
+        frame, t = rec.pop("frame"), rec.pop("time")
+        assert isinstance(frame, int) and frame >= 0 and isinstance(t, (int, float)) and t >= 0
+        jsonschema.validate(rec, face)
+
+
+def audio_streams(path: Path) -> int:
+    with av.open(str(path)) as c:
+        return len(c.streams.audio)
+
+
+@pytest.fixture(scope="module")
+def small_clip(tmp_path_factory) -> Clip:
+    """A 320x240 clip of 30 frames at 15 fps with a sine tone: quick to encode."""
+    frames, truth = render_frames([astronaut_crop()], lambda i, t: [(40 + 4 * i, 40, 150)], 30, 15, size=(320, 240))
+    path = write_video(tmp_path_factory.mktemp("small") / "small.mp4", frames, 15)
+    return Clip(path, 15, 30, (320, 240), truth)
+
+
+def test_cli_no_audio_and_max_frames(small_clip, tmp_path) -> None:
+    assert audio_streams(small_clip.path) == 1
+    r = cli("video", str(small_clip.path), "-o", str(tmp_path / "silent.mp4"), "--no-audio")
+    assert r.returncode == 0, r.stderr
+    assert audio_streams(tmp_path / "silent.mp4") == 0 and len(read_frames(tmp_path / "silent.mp4")) == 30
+    assert "audio none" in r.stderr
+    r = cli("video", str(small_clip.path), "-o", str(tmp_path / "ten.mp4"), "--max-frames", "10",
+            "--json", str(tmp_path / "ten.jsonl"))
+    assert r.returncode == 0, r.stderr
+    out = read_frames(tmp_path / "ten.mp4")
+    assert len(out) == 10 and audio_streams(tmp_path / "ten.mp4") == 1
+    recs = [json.loads(line) for line in (tmp_path / "ten.jsonl").read_text().splitlines()]
+    assert [r["frame"] for r in recs] == list(range(10))
+    validate_records(recs)
+    src = read_frames(small_clip.path)
+    for i in range(10):  # the first ten frames, emojified
+        assert covered_fraction(out[i], src[i], core_box(small_clip.truth[i][0])) > 0.85
+    assert_clean_failure(cli("video", str(small_clip.path), "--max-frames", "0"), "--max-frames")
+
+
+def test_a_source_without_audio(tmp_path, vpipe) -> None:
+    frames, truth = render_frames([astronaut_crop()], lambda i, t: [(40 + 4 * i, 40, 150)], 20, 10, size=(320, 240))
+    src = write_video(tmp_path / "mute.mkv", frames, 10, audio=None)
+    assert audio_streams(src) == 0
+    report = process_video(src, tmp_path / "out.mp4", vpipe, progress=False)
+    assert report.audio == "none" and report.frames == 20
+    info = stream_info(tmp_path / "out.mp4")
+    assert "audio" not in info and info["frames"] == 20 and info["codec"] == "h264"
+    out = read_frames(tmp_path / "out.mp4")
+    for i, sq in enumerate(truth):
+        assert covered_fraction(out[i], frames[i], core_box(sq[0])) > 0.85
+
+
+def decodable_frames(path: Path) -> list[np.ndarray]:
+    """Every frame FFmpeg can decode from a damaged file, skipping the packets it cannot."""
+    out = []
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        for packet in c.demux(stream):
+            try:
+                out += [f.to_ndarray(format="rgb24") for f in packet.decode()]
+            except av.FFmpegError:
+                continue
+    return out
+
+
+def test_cli_allow_truncated_keeps_the_readable_part(clips, tmp_path) -> None:
+    """An MP4 cut at 90 %: refused by default; with --allow-truncated every frame that can be decoded is kept,
+    emojified, and nothing more."""
+    bad = _bad_inputs(tmp_path, clips["pan"].path)
+    cut = bad["cut short"][0]
+    readable = decodable_frames(cut)
+    assert 0 < len(readable) < 30  # the premise: the file really ends early
+    out = tmp_path / "kept.mp4"
+    assert_clean_failure(cli("video", str(cut), "-o", str(out)), "--allow-truncated")
+    assert not out.exists()
+    r = cli("video", str(cut), "-o", str(out), "--allow-truncated", "--json", str(tmp_path / "kept.jsonl"))
+    assert r.returncode == 0, r.stderr
+    kept = read_frames(out)
+    # frames up to the cut (the last one or two, whose packets were cut through, may be dropped)
+    assert len(readable) - 3 <= len(kept) <= len(readable), (len(kept), len(readable))
+    recs = [json.loads(line) for line in (tmp_path / "kept.jsonl").read_text().splitlines()]
+    assert sorted({r["frame"] for r in recs}) == list(range(len(kept)))
+    frames, truth = render_frames([astronaut_crop()], pan, 30, 15, size=(320, 240))  # as _bad_inputs made it
+    for i in range(len(kept)):
+        assert covered_fraction(kept[i], readable[i], core_box(truth[i][0])) > 0.85, i
+        assert np.abs(kept[i][:120].astype(int) - readable[i][:120]).mean() < 4, i  # the same frame above the face
+
+
+def test_cli_full_disk_leaves_nothing(small_clip, tmp_path) -> None:
+    """The disk "fills up" after 30 kB of output: a one-line error, no output and no temporary files."""
+    import resource
+    import signal
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (30_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"an older result\n")
+    r = cli("video", str(small_clip.path), "-o", str(out), "--json", str(tmp_path / "f.jsonl"), "--detect-every", "1",
+            preexec_fn=limit)
+    assert_clean_failure(r)
+    assert out.read_bytes() == b"an older result\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
 def test_cli_writes_video_records_and_summary(clips, tmp_path) -> None:
     clip = clips["cross"]
     r = cli("video", str(clip.path), "-o", str(tmp_path / "o.mp4"), "--json", str(tmp_path / "f.jsonl"),
@@ -369,6 +483,7 @@ def test_cli_writes_video_records_and_summary(clips, tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     recs = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text().splitlines()]
     assert len(recs) == 2 * clip.frames
+    validate_records(recs)
     for rec in recs:
         assert set(rec) >= {"frame", "time", "track_id", "box", "emotion", "probabilities"}
         assert len(rec["probabilities"]) == 7 and abs(sum(rec["probabilities"].values()) - 1) < 0.01
