@@ -16,6 +16,9 @@ from conftest import popen_for_ctrl_c
 
 torch = pytest.importorskip("torch", reason="training tests need facemoji[train]")
 
+# real training runs: on a busy 2-core machine one of them can take several minutes
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
 
 def facemoji(*args, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "facemoji", *map(str, args)], capture_output=True, text=True,
