@@ -225,11 +225,19 @@ def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(small_data, tmp_p
     cmd = [sys.executable, "-m", "facemoji", "train", "--data", small_data / "train.npz", "--val-data",
            small_data / "val.npz", "--out", out, "--epochs", "400", "--arch", "emovgg"]
     proc = popen_for_ctrl_c(list(map(str, cmd)), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while not (out / "history.json").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    try:
+        # the event: the first epoch's record is on disk (400 epochs cannot be done by then, on any machine)
+        deadline = time.monotonic() + 600
+        while not (out / "history.json").exists():
+            assert proc.poll() is None, proc.communicate(timeout=60)[1][-3000:]
+            assert time.monotonic() < deadline, "no epoch finished in 10 minutes"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
     assert proc.returncode == 130, err[-3000:]
     assert "interrupted" in err and "Traceback" not in err
     done = len(json.loads((out / "history.json").read_text()))
