@@ -155,3 +155,14 @@ def test_video_and_webcam_cover_option(tmp_path, clip, command, cover):
             assert np.abs(region - SOLID_COLOUR).max(axis=2).mean() < 6, f"frame {i}: face not under a solid disc"
         else:
             assert detail(dst[i], (x1, y1, x2, y2)) < 0.25 * detail(src[i], (x1, y1, x2, y2)), f"frame {i}"
+
+
+def test_webcam_key_c_cycles_the_cover():
+    from facemoji.cli.webcam import next_cover
+
+    seen = ["emoji"]
+    for _ in range(len(COVERS)):
+        seen.append(next_cover(ord("c"), seen[-1]))
+    assert seen == [*COVERS, "emoji"]
+    assert next_cover(ord("C"), "blur") == "pixelate"
+    assert next_cover(ord("m"), "solid") == "solid"

@@ -26,15 +26,27 @@ def _to_rgb_array(im) -> np.ndarray:  # im: PIL.Image.Image
     from PIL import Image
 
     mode = im.mode
+    # deep grey images are brought to 8 bits in integer (or float32) arithmetic, not float64, so a
+    # 100-megapixel scan costs 4 bytes a pixel on the way instead of 16
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        a = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
-        g = np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        a = np.asarray(im)
+        if mode.startswith("I;16") or a.max() > 255:
+            # round(a * 255 / 65535): exact, and never a tie (65535 = 255 * 257)
+            wide = np.clip(a, 0, 65535).astype(np.uint32)
+            wide *= 255
+            wide += 32767
+            wide //= 65535
+            g = wide.astype(np.uint8)
+        else:
+            g = np.clip(a, 0, 255).astype(np.uint8)
         return np.repeat(g[..., None], 3, axis=2)
     if mode == "F":
-        a = np.asarray(im, dtype=np.float64)
-        hi = 1.0 if a.max() <= 1.0 else 255.0
-        g = np.clip(a / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        a = np.array(im, dtype=np.float32)
+        if a.max() > 1.0:
+            a /= 255.0
+        a *= 255.0
+        a += 0.5
+        g = np.clip(a, 0, 255, out=a).astype(np.uint8)
         return np.repeat(g[..., None], 3, axis=2)
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
