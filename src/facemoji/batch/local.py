@@ -159,7 +159,8 @@ def run_local(items: list[Item], config: BatchConfig, workers: int,
                 elif not s.ready:
                     start_failures += 1
                     if start_failures >= MAX_START_FAILURES:
-                        raise FacemojiError(f"batch worker processes die while starting ({_death_reason(code)})")
+                        why = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+                        raise FacemojiError(f"batch worker processes die while starting ({why})")
                 slots[i] = start() if pending else None  # type: ignore[call-overload]
             slots = [s for s in slots if s is not None]
     finally:
