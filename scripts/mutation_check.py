@@ -161,6 +161,14 @@ MUTATIONS: list[Mutation] = [
         ("tests/test_webcam.py::test_window_keys_switch_mode_snapshot_and_quit",),
         "the s key saves the camera's frame without the emoji",
     ),
+    Mutation(
+        "batch-redoes-finished-items", "batch", "src/facemoji/batch/job.py",
+        '        if row is not None and row.get("relpath") == it.relpath and (row.get("status") == "ok" or not '
+        'retry_failed):\n',
+        "        if False:\n",
+        ("tests/test_batch.py::test_rerun_skips_finished_items_and_retry_failed_redoes_only_failures",),
+        "a rerun of a batch processes the items an earlier run finished",
+    ),
 ]
 
 
