@@ -10,6 +10,7 @@ rolled, since no profile photo ships with the installed packages.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -70,14 +71,14 @@ def _turn(n: int, size: tuple[int, int]) -> Callable[[int], np.ndarray]:
     return frame
 
 
-def _crossing(n: int, size: tuple[int, int]) -> Callable[[int], np.ndarray]:
+def _crossing(n: int, size: tuple[int, int], laps: float = 1.0) -> Callable[[int], np.ndarray]:
     w, h = size
     bg = background((h, w), 3)
     a = astronaut_crop()
     b = np.ascontiguousarray(turned(a, 0.25)[:, ::-1])  # a second face, mirrored and a little turned
 
     def frame(i: int) -> np.ndarray:
-        u = i / (n - 1)
+        u = 0.5 - 0.5 * np.cos(np.pi * laps * i / (n - 1))  # back and forth ``laps`` times, easing at the ends
         img = bg.copy()
         paste(img, b, (int(w - 150 - (w - 180) * u), 100, 130))  # behind, right to left
         paste(img, a, (int(-20 + (w - 140) * u), 60, 150))  # in front, left to right
@@ -86,9 +87,9 @@ def _crossing(n: int, size: tuple[int, int]) -> Callable[[int], np.ndarray]:
     return frame
 
 
-def _pan(n: int, size: tuple[int, int]) -> Callable[[int], np.ndarray]:
+def _pan(n: int, size: tuple[int, int], top: int = 34) -> Callable[[int], np.ndarray]:
+    """``top``: pixels a frame at the end: the camera whips past the face, speeding up all the way."""
     w, h = size
-    top = 34  # pixels a frame at the end: the camera whips past the face, speeding up all the way
 
     def left(i: int) -> int:  # the camera's left edge in the scene
         return int(top * i * i / (2 * (n - 1)))
@@ -114,14 +115,21 @@ CLIPS: dict[str, tuple[Callable[[int, tuple[int, int]], Callable[[int], np.ndarr
 }
 
 
+# Harder versions for measuring (benchmarks/bench_coverage.py): a faster whip, faces crossing three times.
+HARDER: dict[str, tuple[Callable[[int, tuple[int, int]], Callable[[int], np.ndarray]], int, tuple[int, int]]] = {
+    "pan-fast": (partial(_pan, top=60), 36, (320, 240)),
+    "crossing-3x": (partial(_crossing, laps=3.0), 45, (400, 300)),
+}
+
+
 def clip_frames(name: str) -> list[np.ndarray]:
-    make, n, size = CLIPS[name]
+    make, n, size = CLIPS[name] if name in CLIPS else HARDER[name]
     frame = make(n, size)
     return [frame(i) for i in range(n)]
 
 
 def make_hard_clip(name: str, folder: Path) -> Path:
-    """Write the clip ``name`` (one of :data:`CLIPS`) as ``folder/name.mp4``; returns its path."""
+    """Write the clip ``name`` (one of :data:`CLIPS` or :data:`HARDER`) as ``folder/name.mp4``; returns its path."""
     path = Path(folder) / f"{name}.mp4"
     write_video(path, clip_frames(name), FPS, audio=None)
     return path

@@ -120,6 +120,7 @@ class Track:
     first_time: float = 0.0
     smoother: EmotionSmoother | None = None
     landmarks: np.ndarray | None = None
+    surprise: float = 0.0  # at the last detection: its distance from the predicted box, in face sizes
 
     def predict(self, t: float, max_dt: float = 0.5) -> np.ndarray:
         """The box expected at time ``t``: constant velocity, extrapolating at most ``max_dt`` seconds."""
@@ -149,6 +150,7 @@ class Tracker:
         self.margin = margin
         self.classes = classes
         self.velocity_smoothing = velocity_smoothing
+        self.surprise_reset = 0.15  # a detection this far (in face sizes) from the prediction resets the velocity
         self.frame_size = frame_size  # (width, height): tracks predicted wholly outside end early
         self.tracks: list[Track] = []
         self.next_id = 1
@@ -200,8 +202,12 @@ class Tracker:
             dt = t - tr.time
             new_box = dets[di]
             if dt > 1e-6:
+                # how far the detection landed from where the track was predicted, relative to the face's size:
+                # a face that sped up, stopped or turned back; its old velocity is then no guide
+                size = max(new_box[2] - new_box[0], new_box[3] - new_box[1], 1.0)
+                tr.surprise = float(np.abs(new_box - preds[ti]).max()) / size
                 v = (new_box - tr.box) / dt
-                k = self.velocity_smoothing if tr.hits > 1 else 0.0
+                k = self.velocity_smoothing if tr.hits > 1 and tr.surprise < self.surprise_reset else 0.0
                 tr.velocity = k * tr.velocity + (1 - k) * v
             tr.box, tr.time, tr.score, tr.landmarks = new_box, t, det.score, det.landmarks
             tr.hits += 1

@@ -47,10 +47,11 @@ class Coverage:
 
     ``lead``: frames of motion the cover is led forward by; ``unsure``: share of the distance a face moved since
     its last detection that the cover is widened by on each side; ``adaptive``: detect on the next frame too
-    (whatever ``detect_every`` says) while a track is new, was missed, or moves more than
-    ``ADAPTIVE_MOTION`` of its size between detections; ``pad``: share of the box added on every side;
+    (whatever ``detect_every`` says) while a track is new, was missed, was found away from where it was predicted
+    (``ADAPTIVE_SURPRISE``), or moves more than ``ADAPTIVE_MOTION`` of its size between detections; ``pad``: share of the box added on every side;
     ``max_coast``: seconds a cover stays on a face the detector lost; ``detect_every``: frames between
-    detections (None: the caller's choice); ``profile``: a second detection pass with the Haar profile cascade.
+    detections (None: the caller's choice); ``profile``: a second detection pass with the Haar profile cascade,
+    every ``profile_every`` frames.
     """
 
     lead: float = 1.0
@@ -60,12 +61,14 @@ class Coverage:
     max_coast: float = 0.5
     detect_every: int | None = None
     profile: bool = False
+    profile_every: int = 3
 
 
 DEFAULT_COVERAGE = Coverage()
 STRICT_COVERAGE = Coverage(lead=1.0, unsure=1.0, pad=0.08, max_coast=1.0, detect_every=1, profile=True)
 PROFILE_SIZE = 320  # longer side the frame is scaled to for the profile pass
 ADAPTIVE_MOTION = 0.25  # share of its size a face may move between detections before detection runs every frame
+ADAPTIVE_SURPRISE = 0.1  # a face found this far (share of its size) from its predicted box is detected again next
 
 
 def _overlaps(box: tuple[float, ...], others: list[Face], limit: float = 0.3) -> bool:
@@ -106,13 +109,13 @@ class FaceFollower:
         if coverage.profile:
             from facemoji.detect.haar import HaarFaces
 
-            self._profile = HaarFaces(frontal=False, profile=True, max_side=PROFILE_SIZE, min_size=20,
-                                      min_neighbors=5, scale_factor=1.15)
+            self._profile = HaarFaces(frontal=False, profile=True, max_side=PROFILE_SIZE, min_size=24,
+                                      min_neighbors=5, scale_factor=1.2)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """This frame's faces: the pipeline's detector, plus turned faces from the profile pass when it is on."""
         faces = self.pipeline.detect(image)
-        if self._profile is not None:
+        if self._profile is not None and self.count % self.coverage.profile_every == 0:
             for hit in self._profile.find(image):
                 if not _overlaps(hit.box, faces):
                     faces.append(Face(box=hit.box, score=0.5))
@@ -139,7 +142,7 @@ class FaceFollower:
     def _unsure(self, t: float) -> bool:
         """Whether some track needs a detection now: new (no velocity yet), missed last time, or fast."""
         for tr in self.tracker.tracks:
-            if tr.hits < 2 or tr.time < self.detected_at:
+            if tr.hits < 2 or tr.time < self.detected_at or tr.surprise > ADAPTIVE_SURPRISE:
                 return True
             size = max(tr.box[2] - tr.box[0], tr.box[3] - tr.box[1], 1.0)
             travel = float(np.abs(tr.velocity).max()) * (t - tr.time + self.step_seconds * (self.detect_every - 1))
