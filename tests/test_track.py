@@ -158,3 +158,18 @@ def test_tracker_get_finds_live_tracks_only() -> None:
     assert tr.get(tid) is tr.tracks[0] and tr.get(tid + 1) is None and tr.get(None) is None
     tr.predict(1.0)  # coasted past max_coast: ended
     assert tr.get(tid) is None
+
+
+def test_a_face_that_turns_back_resets_the_velocity() -> None:
+    """Found far from where it was predicted, a face's new velocity is taken as measured, not averaged in."""
+    tr = Tracker(velocity_smoothing=0.5)
+    for i in range(5):  # moving left at 100 px/s, seen every 0.1 s
+        tr.update([face(300 - 10 * i, 50)], i / 10)
+    assert tr.tracks[0].velocity[0] == pytest.approx(-100)
+    assert tr.tracks[0].surprise < 0.05
+    tr.update([face(290, 50)], 0.5)  # predicted at 250: it turned back, 30 px right of the last sighting
+    track = tr.tracks[0]
+    assert track.surprise == pytest.approx(0.4)
+    assert track.velocity[0] == pytest.approx(300)  # smoothing would have given 100
+    tr.update([face(320, 50)], 0.6)  # now as predicted: smoothing is back
+    assert tr.tracks[0].surprise == pytest.approx(0.0) and tr.tracks[0].velocity[0] == pytest.approx(300)
