@@ -3,8 +3,9 @@
 A pipeline is not meant for concurrent calls, so each worker thread has its own
 and runs its jobs one after another. Callers first take a *slot* (there are
 ``queue_size + workers``: one running per worker, the rest waiting); when none is free they are
-told to come back later instead of joining an ever longer line. Slots are taken
-before an upload is decoded, so the memory held by waiting images is bounded too.
+told to come back later instead of joining an ever longer line. Jobs decode their
+picture themselves, on the worker thread, so images waiting for a slot's turn are
+still compressed and at most one decoded picture per worker exists at a time.
 """
 
 from __future__ import annotations
