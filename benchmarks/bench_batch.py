@@ -16,6 +16,10 @@ or Ray's processes).
 
     python benchmarks/bench_batch.py                    # 500 photos, 10 clips, 3 rounds
     python benchmarks/bench_batch.py --photos 100 --rounds 1 --no-ray
+    python benchmarks/bench_batch.py --per-core     # only: one core's rate on 1080p video and 12-megapixel photos
+
+``--per-core`` pins ``facemoji video`` and ``facemoji image`` to one core (``taskset -c 0``, one model thread) on a
+1080p 30 fps clip with two faces and on 4000x3000 JPEGs: the per-core rates ``docs/scaling.md`` projects from.
 """
 
 from __future__ import annotations
@@ -132,6 +136,51 @@ def timed(fn) -> tuple[float, int]:
         return time.perf_counter() - t, mem.peak
 
 
+def per_core(work: Path, rounds: int) -> None:
+    """One core's frames/s on 1080p video (analysis only, and with the H.264 output) and photos/s at 12 MP."""
+    import resource
+    import subprocess
+
+    face = astronaut_crop()
+    clip = work / "clip1080.mp4"
+    if not clip.exists():
+        bg = cv2.resize(background((270, 480), seed=5), (1920, 1080))
+        frames = []
+        for i in range(90):
+            img = bg.copy()
+            paste(img, face, (300 + 6 * i, 200, 420))
+            paste(img, face[:, ::-1], (1300 - 4 * i, 450, 360))
+            frames.append(img)
+        write_video(clip, frames, 30)
+    big = work / "big"
+    if not big.exists():
+        big.mkdir()
+        for i in range(8):
+            img = cv2.resize(background((300, 400), seed=i), (4000, 3000))
+            paste(img, face, (800 + 200 * i, 600, 1200))
+            Image.fromarray(img).save(big / f"b{i}.jpg", quality=90)
+    exe = [sys.executable, "-m", "facemoji"]
+    runs = {
+        "1080p video, analysis only (--no-video)": (exe + ["video", str(clip), "--no-video", "--json",
+                                                            str(work / "v.jsonl"), "--threads", "1", "-q"], 90),
+        "1080p video, with H.264 output": (exe + ["video", str(clip), "-o", str(work / "v.mp4"), "--threads", "1",
+                                                   "-q"], 90),
+        "12 MP photos, with output": (exe + ["image", str(big), "-o", str(work / "bigout"), "--threads", "1", "-q"],
+                                      8),
+    }
+    print(f"one core (taskset -c 0), one model thread; medians of {rounds}; load average {os.getloadavg()[0]:.2f}")
+    for name, (cmd, n) in runs.items():
+        times = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            subprocess.run(["taskset", "-c", "0", *cmd], check=True)
+            times.append(time.perf_counter() - t)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        med = statistics.median(times)
+        unit = "frames" if "video" in name else "photos"
+        print(f"  {name:42s} {n / med:7.2f} {unit}/s per core  (peak RSS so far {peak:.0f} MiB, includes start-up)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=int, default=500)
@@ -139,10 +188,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-ray", action="store_true")
     ap.add_argument("--keep", metavar="DIR", help="compose the corpus in DIR and keep it (reused when present)")
+    ap.add_argument("--per-core", action="store_true", help="only measure one core's rate on 1080p video and 12 MP "
+                    "photos")
     args = ap.parse_args()
     cv2.setNumThreads(1)
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="facemoji-bench-batch-"))
+    if args.per_core:
+        per_core(work, args.rounds)
+        return
     photos, videos = work / "photos", work / "videos"
     if not photos.exists():
         make_photos(photos, args.photos)
@@ -153,13 +207,7 @@ def main() -> None:
     print(f"corpus: {n_photos} photos 400x300, {n_videos} clips 320x240 30 frames at 15 fps; "
           f"{os.cpu_count()} CPUs; load average at start {os.getloadavg()[0]:.2f}", flush=True)
 
-    ray_start = None
-    if not args.no_ray:
-        import ray
-
-        t = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-        ray_start = time.perf_counter() - t
+    ray_starts: list[float] = []
 
     from facemoji.cli import main as cli
 
@@ -177,6 +225,13 @@ def main() -> None:
             assert res.failed == 0 and res.processed == res.items, res
         return go
 
+    def start_ray() -> None:
+        import ray
+
+        t = time.perf_counter()
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        ray_starts.append(time.perf_counter() - t)
+
     modes = [("plain loop", None)] + [(f"local {w} worker{'s' if w > 1 else ''}", ("local", w)) for w in (1, 2)]
     if not args.no_ray:
         modes.append(("ray 2 CPUs", ("ray", 2)))
@@ -190,7 +245,13 @@ def main() -> None:
                     fn = plain_photos if corpus == "photos" else plain_videos
                 else:
                     fn = batch(src, *how)
+                if how is not None and how[0] == "ray":
+                    start_ray()  # a fresh Ray for each run, timed apart; its processes count in the run's memory
                 secs, peak = timed(lambda fn=fn, out=out: fn(out))
+                if how is not None and how[0] == "ray":
+                    import ray
+
+                    ray.shutdown()
                 faces = count_faces(out) if how is not None else -1
                 results.setdefault((corpus, name), []).append((secs, peak, faces))
                 print(f"round {r + 1} {corpus:6s} {name:16s} {secs:7.1f} s  {n / secs:6.2f} items/s  "
@@ -198,8 +259,9 @@ def main() -> None:
 
     frames_per_video = 30
     print()
-    if ray_start is not None:
-        print(f"Ray start-up (ray.init with 2 CPUs, not counted below): {ray_start:.1f} s")
+    if ray_starts:
+        print(f"Ray start-up (ray.init with 2 CPUs, not counted below): median {statistics.median(ray_starts):.1f} s "
+              f"of {len(ray_starts)}")
     print(f"medians of {args.rounds} round(s); faces/s = face rows written per second (face-frames for video)")
     print(f"{'corpus':7s} {'run':17s} {'seconds':>8s} {'items/s':>8s} {'faces/s':>8s} {'frames/s':>9s} "
           f"{'vs plain':>9s} {'peak RSS MiB':>13s}")

@@ -181,6 +181,13 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _wait_for(cond, proc: subprocess.Popen, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
@@ -285,3 +292,30 @@ def test_bad_arguments_are_one_line_errors(args: list[str], message: str, tmp_pa
     r = run_cli(["batch", *args, "-o", str(tmp_path / "out")], timeout=120, cwd=tmp_path)
     assert r.returncode != 0
     assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(corpus: Path, tmp_path: Path) -> None:
+    from conftest import popen_for_ctrl_c
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(12):
+        (src / f"p{i:02d}.jpg").write_bytes((corpus / "photos/astronaut.jpg").read_bytes())
+    out = tmp_path / "out"
+    proc = popen_for_ctrl_c([sys.executable, "-m", "facemoji", "batch", str(src), "-o", str(out), "-j", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: any((out / "summary").glob("part-*.parquet")), proc)
+        kids = [k for k in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{k}/cmdline").read_bytes()]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err and "leaked" not in err
+    assert kids and not [k for k in kids if _running(k)]  # no worker left behind
+    r = run_cli(["batch", str(src), "-o", str(out), "-j", "2"])
+    assert r.returncode == 0, r.stderr
+    s = summary(out)
+    assert len(s) == 12 and (s.status == "ok").all()

@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -121,6 +122,7 @@ def run_batch(sources: list[str], config: BatchConfig, *, engine: str = "local",
         rows: dict[str, dict] = dict(done)
         start = time.perf_counter()
         if todo:
+            tqdm.set_lock(threading.RLock())  # tqdm's default is a multiprocessing lock, reported leaked on Ctrl-C
             bar = tqdm(total=len(todo), unit="item", desc="batch", disable=not progress, file=sys.stderr,
                        dynamic_ncols=True, smoothing=0.05)
             failed_now = 0

@@ -35,9 +35,13 @@ def _worker_main(conn: connection.Connection, config: dict) -> None:
     """A worker process: load the pipelines, then process items until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     try:
+        import threading
+
         import cv2
+        from tqdm import tqdm
 
         cv2.setNumThreads(1)
+        tqdm.set_lock(threading.RLock())  # not tqdm's multiprocessing lock, which a terminated worker would leak
         from facemoji.batch.work import Worker
 
         worker = Worker(config)
