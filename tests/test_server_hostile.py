@@ -157,28 +157,46 @@ def face_jpeg(astronaut_face) -> bytes:
 
 # ---------------------------------------------------------------- 1. idle and half-open connections
 def test_idle_and_half_open_sockets_do_not_stop_the_server(face_jpeg):
-    """300 silent sockets and 50 that stop halfway through the request line, all held open: /healthz and an
-    analyze request still answer 200, and the server closes the idle sockets itself."""
-    with background(header_timeout=3.0) as srv:
+    """300 silent sockets and 50 that stop halfway through the request line, from ten loopback addresses (each under
+    the per-address cap, so the server keeps them all): while they are held open /healthz and an analyze request
+    answer 200; then the server closes every one of them itself."""
+    with background(header_timeout=5.0) as srv:
         addr = host_port(srv.url)
-        idle: list[socket.socket] = []
+        held: list[socket.socket] = []
         try:
             for i in range(350):
-                s = socket.create_connection(addr, timeout=60)
+                s = socket.create_connection(addr, timeout=60, source_address=(f"127.0.0.{2 + i % 10}", 0))
                 if i >= 300:
                     s.sendall(b"POST /api/v1/anal")  # ... and never the rest
-                idle.append(s)
+                held.append(s)
             with httpx.Client(base_url=srv.url, timeout=60) as c:
                 r = c.get("/healthz")
                 assert r.status_code == 200 and r.json()["status"] == "ok", r.text
                 r = c.post("/api/v1/analyze", content=face_jpeg, headers={"content-type": "image/jpeg"})
                 assert r.status_code == 200 and len(r.json()["faces"]) == 1, r.text
-            # every one of them is closed by the server (made room for others, or out of time), none left hanging
-            for s in idle:
+                conns = c.get("/healthz").json()["connections"]
+            assert conns["open"] > 300 and conns["closed_to_make_room"] == 0, conns  # they were all still there
+            for s in held:  # ... and none is left hanging: each gets 408 and is closed once its time is up
                 rest = read_answer(s)
-                assert rest == b"" or rest.startswith(b"HTTP/1.1 408"), rest[:100]
+                assert rest.startswith(b"HTTP/1.1 408"), rest[:100]
         finally:
-            for s in idle:
+            for s in held:
+                s.close()
+
+
+def test_idle_sockets_from_one_address_make_room_for_new_ones(face_jpeg):
+    """Past the per-address cap the oldest idle connection is closed, so the same address still gets answers."""
+    with background(max_connections_per_client=20, header_timeout=60.0) as srv:
+        held = [socket.create_connection(host_port(srv.url), timeout=60) for _ in range(100)]
+        try:
+            with httpx.Client(base_url=srv.url, timeout=60) as c:
+                r = c.post("/api/v1/analyze", content=face_jpeg, headers={"content-type": "image/jpeg"})
+                assert r.status_code == 200, r.text
+                conns = c.get("/healthz").json()["connections"]
+            assert conns["open"] <= 20 and conns["closed_to_make_room"] >= 80, conns
+            assert [read_answer(s) for s in held[:80]] == [b""] * 80  # the oldest were closed
+        finally:
+            for s in held:
                 s.close()
 
 

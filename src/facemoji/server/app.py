@@ -405,6 +405,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             "uptime_s": round(time.time() - started, 1),
             "limits": {"max_upload_bytes": cfg.max_upload_bytes, "max_pixels": cfg.max_pixels,
                        "max_live_bytes": cfg.max_live_bytes, "max_live_pixels": cfg.max_live_pixels},
+            "connections": conn.stats() if (conn := getattr(app.state, "connections", None)) else None,
             "memory": {"budget_bytes": budget.total, "per_image_bytes": budget.per_request,
                        "in_use_bytes": budget.used, "peak_bytes": budget.peak, "refused": budget.refused},
         }

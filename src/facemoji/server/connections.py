@@ -54,6 +54,10 @@ class Tracker:
         self.evicted = 0
         self.refused = 0
 
+    def stats(self) -> dict[str, int]:
+        return {"open": len(self.all), "clients": len(self.by_client), "closed_to_make_room": self.evicted,
+                "refused": self.refused}
+
     def _oldest_idle(self, conns: dict[Any, None]) -> Any | None:
         for c in conns:
             if not c.waiting_for_answer:
@@ -100,9 +104,10 @@ def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
     tracker = Tracker(limits)
 
     class GuardedHttpToolsProtocol(HttpToolsProtocol):
+        tracker: Tracker
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.tracker = tracker
             self.client_key = ""
             self.waiting_for_answer = False  # headers in, answer not yet complete
             self.body_done = True
@@ -201,5 +206,5 @@ def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
                 return
             super().shutdown()
 
-    GuardedHttpToolsProtocol.tracker_of_server = tracker  # type: ignore[attr-defined]
+    GuardedHttpToolsProtocol.tracker = tracker
     return GuardedHttpToolsProtocol

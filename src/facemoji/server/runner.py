@@ -70,8 +70,11 @@ def make_server(app, ws_max_size: int = 8 * 1024 * 1024, log_level: str = "warni
         cfg = getattr(getattr(app, "state", None), "config", None)
         limits = ConnectionLimits() if cfg is None else cfg.connection_limits()
     logging.getLogger("uvicorn.error").addFilter(_QuietShutdown())
+    protocol = guarded_protocol(limits)
+    if getattr(app, "state", None) is not None:
+        app.state.connections = protocol.tracker  # for /healthz
     config = uvicorn.Config(app, log_level=log_level, ws=ws, ws_max_size=ws_max_size,
-                            http=guarded_protocol(limits), limit_concurrency=None, timeout_keep_alive=5,
+                            http=protocol, limit_concurrency=None, timeout_keep_alive=5,
                             timeout_graceful_shutdown=shutdown_timeout, access_log=False)  # type: ignore[arg-type]
     return FacemojiServer(config)
 
