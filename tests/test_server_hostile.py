@@ -200,6 +200,33 @@ def test_idle_sockets_from_one_address_make_room_for_new_ones(face_jpeg):
                 s.close()
 
 
+def test_when_every_connection_awaits_an_answer_a_new_one_gets_503():
+    with background(max_connections=4, max_connections_per_client=4, body_timeout=60.0) as srv:
+        uploads = [socket.create_connection(host_port(srv.url), timeout=60) for _ in range(4)]
+        try:
+            for s in uploads:  # four uploads in progress: none of them may be dropped
+                s.sendall(b"POST /api/v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                          b"Content-Length: 1000\r\n\r\n\xff\xd8")
+            tracker = _app_state(srv).connections
+            deadline = time.monotonic() + 60
+            while not (len(tracker.all) == 4 and all(c.waiting_for_answer for c in list(tracker.all))):
+                assert time.monotonic() < deadline, tracker.stats()
+                time.sleep(0.02)
+            with socket.create_connection(host_port(srv.url), timeout=60) as extra:
+                answer = read_answer(extra)
+            assert answer.startswith(b"HTTP/1.1 503") and re.search(rb"(?i)retry-after: 1", answer), answer[:200]
+            assert tracker.stats()["refused"] == 1 and len(tracker.all) == 4
+        finally:
+            for s in uploads:
+                s.close()
+        deadline = time.monotonic() + 60
+        while tracker.all:  # the uploads gone (the server notices the closed sockets) ...
+            assert time.monotonic() < deadline, tracker.stats()
+            time.sleep(0.02)
+        with httpx.Client(base_url=srv.url, timeout=60) as c:  # ... it answers again
+            assert c.get("/healthz").status_code == 200
+
+
 def test_a_request_that_stalls_in_its_headers_gets_408():
     with background(header_timeout=1.0) as srv:
         with socket.create_connection(host_port(srv.url), timeout=60) as s:
