@@ -28,8 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "  facemoji audit photo.jpg photo.facemoji.jpg --json report.json\n"
         "  facemoji audit talk.mp4 talk_emoji.mp4 --every 5     a quicker check of every 5th frame\n\n"
         "The audit is as good as its detector: a face the Haar cascades do not see (very small, strongly "
-        "rotated, dark) is not checked. A face that shows is a sure finding; a clean audit is strong evidence, "
-        "not proof.",
+        "rotated, dark) is not checked, and now and then they take faceless texture for a face, so look at a "
+        "reported frame before acting on it. A clean audit is strong evidence, not proof.",
     )
     p.add_argument("original", metavar="ORIGINAL", help="the video or image before facemoji")
     p.add_argument("emojified", metavar="EMOJIFIED", help="facemoji's output for it (same size, same frame count)")
