@@ -7,6 +7,8 @@
                            on_frame=lambda index, t, faces: print(index, t, [f.track_id for f in faces]))
     print(report.frames, report.tracks, report.timeline.lines())
 
+``process_video(..., coverage=STRICT_COVERAGE)`` is ``facemoji video --strict`` (see :class:`Coverage`).
+
 For frames from anywhere (cameras, streams, folders), combine :func:`facemoji.sources.open_source`
 with :class:`FaceFollower`::
 
@@ -18,7 +20,10 @@ with :class:`FaceFollower`::
 
 from facemoji.video.io import VideoReader, VideoWriter
 from facemoji.video.process import (
+    DEFAULT_COVERAGE,
     DEFAULT_DETECT_EVERY,
+    STRICT_COVERAGE,
+    Coverage,
     FaceFollower,
     Interrupted,
     VideoReport,
@@ -26,5 +31,5 @@ from facemoji.video.process import (
     process_video,
 )
 
-__all__ = ["DEFAULT_DETECT_EVERY", "FaceFollower", "Interrupted", "VideoReader", "VideoReport", "VideoWriter",
-           "auto_detect_every", "process_video"]
+__all__ = ["DEFAULT_COVERAGE", "DEFAULT_DETECT_EVERY", "STRICT_COVERAGE", "Coverage", "FaceFollower", "Interrupted",
+           "VideoReader", "VideoReport", "VideoWriter", "auto_detect_every", "process_video"]
