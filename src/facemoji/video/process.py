@@ -93,12 +93,12 @@ class FaceFollower:
 
     def __init__(self, pipeline: Pipeline, detect_every: int = 3, tracker: Tracker | None = None,
                  coverage: Coverage = DEFAULT_COVERAGE) -> None:
-        if coverage.detect_every is not None:
-            detect_every = coverage.detect_every
-        if detect_every < 1:
+        if detect_every < 1 or (coverage.detect_every is not None and coverage.detect_every < 1):
             raise ValueError("detect_every must be at least 1")
         self.pipeline = pipeline
-        self.detect_every = detect_every
+        # expressions are read on the caller's schedule; extra detections (strict, adaptive) only place the boxes
+        self.classify_every = detect_every
+        self.detect_every = coverage.detect_every or detect_every
         self.coverage = coverage
         self.tracker = tracker or Tracker(classes=pipeline.classes, max_coast=coverage.max_coast)
         self.count = 0
@@ -131,13 +131,19 @@ class FaceFollower:
         if self.count % self.detect_every == 0 or (self.coverage.adaptive and self._unsure(t)):
             faces = self.detect(image)
             self.detected_at = t
-            if faces:
+            if faces and (self.count % self.classify_every == 0 or self._new_faces(faces, t)):
                 self.pipeline.classify(image, faces)
             out = self.tracker.update(faces, t)
         else:
             out = self.tracker.predict(t)
         self.count += 1
         return out
+
+    def _new_faces(self, faces: list[Face], t: float) -> bool:
+        """Whether some of ``faces`` will start a track, or some track has no expression read yet."""
+        if any(tr.smoother is None for tr in self.tracker.tracks):
+            return True
+        return len(faces) > len(self.tracker.tracks)
 
     def _unsure(self, t: float) -> bool:
         """Whether some track needs a detection now: new (no velocity yet), missed last time, or fast."""
