@@ -187,6 +187,8 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--only", nargs="+", choices=("plain", "local1", "local2", "ray"), default=None,
+                    help="run only these (the plain loops are the baseline of the 'vs plain' column)")
     ap.add_argument("--keep", metavar="DIR", help="compose the corpus in DIR and keep it (reused when present)")
     ap.add_argument("--per-core", action="store_true", help="only measure one core's rate on 1080p video and 12 MP "
                     "photos")
@@ -235,6 +237,9 @@ def main() -> None:
     modes = [("plain loop", None)] + [(f"local {w} worker{'s' if w > 1 else ''}", ("local", w)) for w in (1, 2)]
     if not args.no_ray:
         modes.append(("ray 2 CPUs", ("ray", 2)))
+    if args.only:
+        keys = {"plain loop": "plain", "local 1 worker": "local1", "local 2 workers": "local2", "ray 2 CPUs": "ray"}
+        modes = [m for m in modes if keys[m[0]] in args.only]
     results: dict[tuple[str, str], list[tuple[float, int, int]]] = {}
     for r in range(args.rounds):
         for corpus, src, n in (("photos", photos, n_photos), ("videos", videos, n_videos)):
@@ -266,7 +271,8 @@ def main() -> None:
     print(f"{'corpus':7s} {'run':17s} {'seconds':>8s} {'items/s':>8s} {'faces/s':>8s} {'frames/s':>9s} "
           f"{'vs plain':>9s} {'peak RSS MiB':>13s}")
     for corpus, n in (("photos", n_photos), ("videos", n_videos)):
-        base = statistics.median(s for s, _, _ in results[(corpus, "plain loop")])
+        base_runs = results.get((corpus, "plain loop"))
+        base = statistics.median(s for s, _, _ in base_runs) if base_runs else float("nan")
         faces_ref = next((f for (c, _), v in results.items() if c == corpus for _, _, f in v if f >= 0), 0)
         for name, _ in modes:
             runs = results[(corpus, name)]

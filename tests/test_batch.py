@@ -319,3 +319,14 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(corpus: Path, tmp_path: Pat
     assert r.returncode == 0, r.stderr
     s = summary(out)
     assert len(s) == 12 and (s.status == "ok").all()
+
+
+def test_items_over_the_limits_are_recorded_as_too_large(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    r = run_cli(["batch", str(corpus / "photos/astronaut.jpg"), str(corpus / "photos/group/cameraman.png"),
+                 "-o", str(out), "--no-media", "--max-megapixels", "0.2", "--max-megabytes", "0.1"])
+    assert r.returncode == 1
+    s = summary(out)
+    astro, camera = s.loc["astronaut.jpg"], s.loc["group/cameraman.png"]
+    assert astro.status == "failed" and "image too large" in astro.error  # 512x512 > 0.2 megapixels
+    assert camera.status == "failed" and "file too large" in camera.error  # a 140 KB PNG > 0.1 MB

@@ -19,6 +19,7 @@ from facemoji.batch.work import BatchConfig
 from facemoji.errors import FacemojiError
 
 RESULT_FIELDS = ("relpath", "kind", "status", "error", "faces")
+MAX_ITEMS_PER_BLOCK = 16
 
 
 def _import_ray():
@@ -109,6 +110,18 @@ def actor_plan(cluster_cpus: float, workers: int | None) -> tuple[int, float]:
     return n, round(per, 3)
 
 
+def interleave(items: list[Item], actors: int, max_per_block: int = MAX_ITEMS_PER_BLOCK) -> tuple[int, list[Item]]:
+    """The number of blocks and the items reordered so that block j holds items j, j + blocks, j + 2 blocks ...
+
+    One Ray task per item costs the driver and the actors more than a small photo takes to process; a block of
+    several items is one task. At least four blocks per actor keep the load even, and dealing the items out
+    (instead of cutting the list, which comes videos first and largest first) spreads the long ones.
+    """
+    per_block = max(1, min(max_per_block, len(items) // (4 * max(1, actors))))
+    blocks = max(1, -(-len(items) // per_block))
+    return blocks, [it for j in range(blocks) for it in items[j::blocks]]
+
+
 def run_ray(items: list[Item], config: BatchConfig, workers: int | None, address: str | None,
             on_result: Callable[[dict], None], on_start: Callable[[int], None] | None = None,
             num_cpus: int | None = None) -> None:
@@ -124,7 +137,8 @@ def run_ray(items: list[Item], config: BatchConfig, workers: int | None, address
         ctx.print_on_execution_start = False
         n, per = actor_plan(ray.cluster_resources().get("CPU", 1), workers)
         n = min(n, len(items))
-        ds = ray.data.from_items([it.to_dict() for it in items], override_num_blocks=len(items))
+        blocks, ordered = interleave(items, n)
+        ds = ray.data.from_items([it.to_dict() for it in ordered], override_num_blocks=blocks)
         ds = ds.map_batches(_actor_class(config.to_dict()), batch_size=1,
                             compute=ActorPoolStrategy(size=n), num_cpus=per,
                             runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
