@@ -2,8 +2,9 @@
 
 The clips (see ``hard_faces.py``) put scikit-image's astronaut through what
 real footage does to a face detector: a zoom until the face fills the frame,
-a turn towards profile, two faces crossing, a fast motion-blurred pan that
-brings the face in and out through the frame's edges. The audit, which uses
+a turn towards profile, two faces crossing (once, and three times back and
+forth), a fast motion-blurred pan that brings the face in and out through the
+frame's edges (and a faster one). The audit, which uses
 OpenCV's Haar cascades rather than facemoji's own detector, must find no face
 showing in facemoji's output, and must find the faces in an untouched copy
 (so each test would fail if the covering failed).
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 
 from facemoji.cli import main
-from hard_faces import CLIPS, FPS, clip_frames, make_hard_clip
+from hard_faces import CLIPS, FPS, HARDER, clip_frames, make_hard_clip
 from videos import read_frames, write_video
 
 pytestmark = pytest.mark.timeout(300)
@@ -29,7 +30,7 @@ AUDIT = ("--min-face", "40")  # the clips' faces are larger; skipping small scal
 @pytest.fixture(scope="module")
 def hard_clips(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("hard")
-    return {name: make_hard_clip(name, folder) for name in CLIPS}
+    return {name: make_hard_clip(name, folder) for name in [*CLIPS, *HARDER]}
 
 
 def audit(original: Path, output: Path, report: Path, *extra: str) -> tuple[int, dict]:
@@ -42,19 +43,19 @@ def untouched_copy(src: Path, dst: Path) -> Path:
     return write_video(dst, read_frames(src), FPS, audio=None)
 
 
-@pytest.mark.parametrize("name", list(CLIPS))
+@pytest.mark.parametrize("name", [*CLIPS, *HARDER])  # the harder two left faces showing before the cover led
 def test_emoji_video_leaves_no_face_showing(hard_clips, tmp_path, name) -> None:
     src = hard_clips[name]
     out = tmp_path / f"{name}.facemoji.mp4"
     assert main(["video", str(src), "-o", str(out), "-q"]) == 0
     rc, rep = audit(src, out, tmp_path / "audit.json")
-    assert rep["faces"] >= 8, f"the independent detector should see the face in many frames of {name}"
+    assert rep["faces"] >= 5, f"the independent detector should see the face in several frames of {name}"
     assert rep["findings"] == [], f"{name}: faces left showing: {rep['findings']}"
     assert rep["clean"] and rc == 0
 
     # the same audit on an untouched copy finds faces showing: the check above can fail
     copy = untouched_copy(src, tmp_path / f"{name}.copy.mp4")
-    rc, rep = audit(src, copy, tmp_path / "copy.json", "--every", "4")
+    rc, rep = audit(src, copy, tmp_path / "copy.json", "--every", "2")
     assert rc == 3 and not rep["clean"]
     assert rep["showing"] == rep["faces"] >= 2
     assert min(f["showing"] for f in rep["findings"]) > 0.9  # codec noise stays under the tolerance
