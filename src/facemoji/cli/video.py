@@ -41,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "about 10 detections a second (K=3 at 30 fps, 2 at 15-24 fps)")
     p.add_argument("--strict", action="store_true",
                    help="cover hard faces too (turned to profile, fast-moving, briefly lost): detect on every frame, "
-                   "add a profile-face pass, pad the covers and keep them on lost faces for a second; about 3-4x "
+                   "add a profile-face pass, pad the covers and keep them on lost faces for a second; about 2-3x "
                    "slower (see docs/coverage.md)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
     p.add_argument("--allow-truncated", action="store_true",
