@@ -126,6 +126,9 @@ def quantize_int8(src: str | Path, dst: str | Path, faces: np.ndarray, n: int = 
     (the model then gave 51 % instead of 72 % on such a CPU).
     Returns the number of calibration faces used.
     """
+    from facemoji.onnxrt import no_telemetry
+
+    no_telemetry()  # before onnxruntime starts: calibration opens sessions too
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
