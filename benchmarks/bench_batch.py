@@ -317,8 +317,9 @@ def main() -> None:
             secs = statistics.median(s for s, _, _ in runs)
             peak = max(p for _, p, _ in runs)
             frames = n * (1 if corpus == "photos" else frames_per_video)
+            vs = f"{base / secs:8.2f}x" if base == base else f"{'-':>9s}"  # base is NaN without the plain loops
             print(f"{corpus:7s} {name:17s} {secs:8.1f} {n / secs:8.2f} {faces_ref / secs:8.1f} {frames / secs:9.1f} "
-                  (f"{base / secs:8.2f}x" if base == base else f"{'-':>9s}") + f" {peak / 2**20:13.0f}")
+                  f"{vs} {peak / 2**20:13.0f}")
     print("\nnot counting the workers' start (models loaded): from the first item begun to the last finished")
     for (corpus, name), v in steady.items():
         print(f"{corpus:7s} {name:17s} workers ready after {statistics.median(p for p, _ in v):5.1f} s, then "
