@@ -54,13 +54,7 @@ def run(args: argparse.Namespace) -> int:
     report["data"] = str(Path(args.data))
     print(f"accuracy {report['accuracy']:.4f} on {report['n']} faces  (macro F1 {report['macro_f1']:.4f}, "
           f"ECE {report['ece']:.4f}, {report['ms_per_face_batch1_median']:.2f} ms/face)")
-    print(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
-    for name, v in report["per_class"].items():
-        print(f"{name:<10}{v['precision']:>10.3f}{v['recall']:>10.3f}{v['f1']:>10.3f}{v['support']:>9d}")
-    cm = report["confusion_matrix"]
-    print("confusion (rows true, columns predicted): " + " ".join(c[:3] for c in cm["classes"]))
-    for name, row in zip(cm["classes"], cm["counts"], strict=True):
-        print(f"  {name:<9}" + " ".join(f"{v:>4d}" for v in row))
+    _print_tables(report)
     if args.json:
         write_report(report, args.json)
     if args.confusion:
@@ -88,13 +82,7 @@ def _run_photos(args: argparse.Namespace) -> int:
     print(f"accuracy {report['accuracy']:.4f} on {report['n']} photos  (balanced {report['balanced_accuracy']:.4f}, "
           f"macro F1 {report['macro_f1']:.4f}; no face found in {report['no_face']['count']}, "
           f"{len(report['errors'])} unreadable)")
-    print(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
-    for name, v in report["per_class"].items():
-        print(f"{name:<10}{v['precision']:>10.3f}{v['recall']:>10.3f}{v['f1']:>10.3f}{v['support']:>9d}")
-    cm = report["confusion_matrix"]
-    print("confusion (rows true, columns predicted, last: no face): " + " ".join(c[:3] for c in cm["predicted"]))
-    for name, row in zip(cm["classes"], cm["counts"], strict=True):
-        print(f"  {name:<9}" + " ".join(f"{v:>4d}" for v in row))
+    _print_tables(report)
     for path in report["no_face"]["paths"][:20]:
         print(f"no face: {path}")
     if report["no_face"]["count"] > 20:
@@ -106,3 +94,16 @@ def _run_photos(args: argparse.Namespace) -> int:
     if args.confusion:
         plot_confusion(report, args.confusion)
     return 0
+
+
+def _print_tables(report: dict) -> None:
+    """Per-class scores and the confusion counts (whole photos add a last column: no face found)."""
+    print(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    for name, v in report["per_class"].items():
+        print(f"{name:<10}{v['precision']:>10.3f}{v['recall']:>10.3f}{v['f1']:>10.3f}{v['support']:>9d}")
+    cm = report["confusion_matrix"]
+    columns = cm.get("predicted", cm["classes"])
+    extra = ", last: no face" if len(columns) > len(cm["classes"]) else ""
+    print(f"confusion (rows true, columns predicted{extra}): " + " ".join(c[:3] for c in columns))
+    for name, row in zip(cm["classes"], cm["counts"], strict=True):
+        print(f"  {name:<9}" + " ".join(f"{v:>4d}" for v in row))
