@@ -139,7 +139,9 @@ def test_evaluate_command_end_to_end(val_rows, tmp_path):
             w.writerow([int(label), " ".join(map(str, img.ravel())), "PublicTest"])
     proc = facemoji("evaluate", "--data", tmp_path / "fer.csv", "--split", "val", "--json", "-")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"accuracy {right / 400:.4f} on 400 faces" in proc.stdout
+    assert json.loads(proc.stdout)["accuracy"] == pytest.approx(right / 400)  # "-": the report on stdout
+    assert f"accuracy {right / 400:.4f} on 400 faces" in proc.stderr  # and the tables beside it
+    assert not Path("-").exists()
 
 
 def test_evaluate_bad_inputs_are_one_line_errors(tmp_path):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import TextIO
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="read a folder of class folders as whole photos even if its images are 48x48")
     p.add_argument("--detect-size", type=int, default=640, metavar="PX",
                    help="whole photos: detection size in pixels on the longer side (default 640, as 'facemoji image')")
-    p.add_argument("--json", metavar="FILE", help="write the full report as JSON (accuracy at the top level)")
+    p.add_argument("--json", metavar="FILE",
+                   help="write the full report as JSON (accuracy at the top level); '-' for standard output")
     p.add_argument("--confusion", metavar="PNG", help="write the confusion matrix as a picture")
     p.set_defaults(run=run)
 
@@ -37,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from facemoji.errors import InputError
     from facemoji.train.data import DataError, load_dataset
-    from facemoji.train.evaluate import evaluate_model, holds_face_crops, plot_confusion, write_report
+    from facemoji.train.evaluate import evaluate_model, holds_face_crops, plot_confusion
 
     data = Path(args.data)
     try:
@@ -52,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(str(e)) from None
     report, _ = evaluate_model(args.model, ds.x, ds.y, progress=sys.stderr.isatty())
     report["data"] = str(Path(args.data))
+    out = sys.stderr if args.json == "-" else sys.stdout  # "--json -": the report on stdout, the tables beside it
     print(f"accuracy {report['accuracy']:.4f} on {report['n']} faces  (macro F1 {report['macro_f1']:.4f}, "
-          f"ECE {report['ece']:.4f}, {report['ms_per_face_batch1_median']:.2f} ms/face)")
-    _print_tables(report)
+          f"ECE {report['ece']:.4f}, {report['ms_per_face_batch1_median']:.2f} ms/face)", file=out)
+    _print_tables(report, out)
     if args.json:
-        write_report(report, args.json)
+        _write_json(report, args.json)
     if args.confusion:
         plot_confusion(report, args.confusion)
     return 0
@@ -71,7 +75,7 @@ def _has_split_folders(root: Path) -> bool:
 def _run_photos(args: argparse.Namespace) -> int:
     from facemoji.errors import InputError
     from facemoji.train.data import DataError
-    from facemoji.train.evaluate import evaluate_photos, plot_confusion, write_report
+    from facemoji.train.evaluate import evaluate_photos, plot_confusion
 
     if not 64 <= args.detect_size <= 4096:
         raise InputError(f"--detect-size {args.detect_size}: choose 64 to 4096 pixels")
@@ -79,31 +83,41 @@ def _run_photos(args: argparse.Namespace) -> int:
         report = evaluate_photos(args.data, args.model, detect_size=args.detect_size, progress=sys.stderr.isatty())
     except DataError as e:
         raise InputError(str(e)) from None
+    out = sys.stderr if args.json == "-" else sys.stdout
     print(f"accuracy {report['accuracy']:.4f} on {report['n']} photos  (balanced {report['balanced_accuracy']:.4f}, "
           f"macro F1 {report['macro_f1']:.4f}; no face found in {report['no_face']['count']}, "
-          f"{len(report['errors'])} unreadable)")
-    _print_tables(report)
+          f"{len(report['errors'])} unreadable)", file=out)
+    _print_tables(report, out)
     for path in report["no_face"]["paths"][:20]:
-        print(f"no face: {path}")
+        print(f"no face: {path}", file=out)
     if report["no_face"]["count"] > 20:
-        print(f"no face: ... and {report['no_face']['count'] - 20} more (all in --json)")
+        print(f"no face: ... and {report['no_face']['count'] - 20} more (all in --json)", file=out)
     for err in report["errors"]:
         print(f"unreadable: {err['error']}", file=sys.stderr)
     if args.json:
-        write_report(report, args.json)
+        _write_json(report, args.json)
     if args.confusion:
         plot_confusion(report, args.confusion)
     return 0
 
 
-def _print_tables(report: dict) -> None:
+def _write_json(report: dict, target: str) -> None:
+    from facemoji.train.evaluate import write_report
+
+    if target == "-":
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        write_report(report, target)
+
+
+def _print_tables(report: dict, out: TextIO) -> None:
     """Per-class scores and the confusion counts (whole photos add a last column: no face found)."""
-    print(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+    print(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}", file=out)
     for name, v in report["per_class"].items():
-        print(f"{name:<10}{v['precision']:>10.3f}{v['recall']:>10.3f}{v['f1']:>10.3f}{v['support']:>9d}")
+        print(f"{name:<10}{v['precision']:>10.3f}{v['recall']:>10.3f}{v['f1']:>10.3f}{v['support']:>9d}", file=out)
     cm = report["confusion_matrix"]
     columns = cm.get("predicted", cm["classes"])
     extra = ", last: no face" if len(columns) > len(cm["classes"]) else ""
-    print(f"confusion (rows true, columns predicted{extra}): " + " ".join(c[:3] for c in columns))
+    print(f"confusion (rows true, columns predicted{extra}): " + " ".join(c[:3] for c in columns), file=out)
     for name, row in zip(cm["classes"], cm["counts"], strict=True):
-        print(f"  {name:<9}" + " ".join(f"{v:>4d}" for v in row))
+        print(f"  {name:<9}" + " ".join(f"{v:>4d}" for v in row), file=out)
