@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 import tempfile
-import zlib
 from pathlib import Path
 
 import httpx
@@ -14,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import compose_faces
+from conftest import compose_faces, jpeg, png_bomb
 from facemoji.labels import EMOTIONS
 from facemoji.server import ServerConfig, create_app, start_background
 
@@ -22,10 +20,6 @@ SCHEMA = Path(__file__).resolve().parents[1] / "docs" / "schema.json"
 ASTRONAUT_BOX = (180, 62, 271, 178)  # x1, y1, x2, y2 of the face in skimage's astronaut
 
 
-def jpeg(img: np.ndarray, quality: int = 90) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
 
 
 def png(img: np.ndarray) -> bytes:
@@ -34,17 +28,6 @@ def png(img: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
-    """A 1-bit PNG of width x height white pixels that compresses to a few kilobytes."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    row = b"\x00" + b"\xff" * ((width + 7) // 8)
-    z = zlib.compressobj(9)
-    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def image_validator():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import queue
 import re
@@ -16,11 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
-import numpy as np
 import pytest
-from PIL import Image
 
-from conftest import compose_faces
+from conftest import compose_faces, jpeg, png_bomb
 from facemoji.server import ServerConfig, create_app, start_background
 
 MIB = 1024 * 1024
@@ -100,25 +97,8 @@ class ServeProcess:
             self.proc.wait(30)
 
 
-def png_bomb(width: int, height: int) -> bytes:
-    """A 1-bit PNG of width x height white pixels; a few kilobytes whatever its size."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    row = b"\x00" + b"\xff" * ((width + 7) // 8)
-    z = zlib.compressobj(9)
-    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def jpeg(img: np.ndarray, quality: int = 90) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
 
 
 def read_answer(s: socket.socket) -> bytes:
