@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -204,15 +205,17 @@ def confident_faces(fer_public, vpipe, frame_of, labels: tuple[str, ...]) -> lis
     return found
 
 
+def face_on(bg: np.ndarray, sprite: np.ndarray) -> np.ndarray:
+    """A frame: the face sprite pasted at one fixed place on a copy of the background."""
+    img = bg.copy()
+    paste(img, sprite, (220, 120, 200))
+    return img
+
+
 def test_faces_alternating_every_frame_do_not_flicker(fer_public, vpipe, tmp_path) -> None:
     """A happy and a surprised real face swapped on every frame at the same place: the raw label flips on every
     frame, the shown emoji does not."""
-    bg = background((480, 640))
-
-    def frame_of(sprite: np.ndarray) -> np.ndarray:
-        img = bg.copy()
-        paste(img, sprite, (220, 120, 200))
-        return img
+    frame_of = functools.partial(face_on, background((480, 640)))
 
     a, b = confident_faces(fer_public, vpipe, frame_of, ("happy", "surprise"))
     frames = [frame_of(fer_sprite(fer_public["x"][a if i % 2 == 0 else b])) for i in range(30)]
@@ -232,12 +235,7 @@ def test_faces_alternating_every_frame_do_not_flicker(fer_public, vpipe, tmp_pat
 def test_emoji_follows_a_real_change_of_expression(fer_public, vpipe, tmp_path) -> None:
     """A happy face replaced by a surprised one at the same place: the emoji switches within half a second."""
     x = fer_public["x"]
-    bg = background((480, 640))
-
-    def frame_of(sprite: np.ndarray) -> np.ndarray:
-        img = bg.copy()
-        paste(img, sprite, (220, 120, 200))
-        return img
+    frame_of = functools.partial(face_on, background((480, 640)))
 
     a, b = confident_faces(fer_public, vpipe, frame_of, ("happy", "surprise"))
     fps, switch = 15, 21
