@@ -38,3 +38,14 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int
         iou = inter / np.maximum(areas[i] + areas[rest] - inter, 1e-9)
         order = rest[iou <= iou_threshold]
     return keep
+
+
+def overlap_of_smaller(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    """Intersection of boxes ``a`` and ``b`` (x1, y1, x2, y2) over the smaller one's area: 1 when one lies inside the
+    other. Unlike IoU it says that a small box of one detector is the same face as a larger box of another."""
+    iw = min(a[2], b[2]) - max(a[0], b[0])
+    ih = min(a[3], b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return iw * ih / max(small, 1e-9)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from facemoji.detect.base import overlap_of_smaller
 from facemoji.errors import ModelError
 from facemoji.types import Face
 
@@ -55,15 +56,6 @@ class HaarHit:
     box: tuple[float, float, float, float]
     kind: str  # "frontal", "profile" (turned one way) or "profile-mirrored" (turned the other way)
 
-
-def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:
-    """Intersection over the smaller box's area: 1 when one box lies inside the other."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    small = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return iw * ih / max(small, 1e-9)
 
 
 class HaarFaces:
@@ -115,7 +107,7 @@ class HaarFaces:
         hits: list[HaarHit] = []
         for r, kind in found:  # frontal first: it wins over a profile box of the same face
             box = (r[0] / scale, r[1] / scale, (r[0] + r[2]) / scale, (r[1] + r[3]) / scale)
-            if any(_overlap(box, k.box) > 0.6 for k in hits):
+            if any(overlap_of_smaller(box, k.box) > 0.6 for k in hits):
                 continue
             hits.append(HaarHit(tuple(float(v) for v in box), kind))  # type: ignore[arg-type]
         return hits

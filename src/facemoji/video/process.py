@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from facemoji.detect.base import overlap_of_smaller
 from facemoji.errors import FacemojiError, InputError
 from facemoji.pipeline import Pipeline
 from facemoji.track import Tracker, cover_box
@@ -73,15 +74,7 @@ ADAPTIVE_SURPRISE = 0.1  # a face found this far (share of its size) from its pr
 
 def _overlaps(box: tuple[float, ...], others: list[Face], limit: float = 0.3) -> bool:
     """Whether ``box`` overlaps any of ``others`` by more than ``limit`` of the smaller box."""
-    for f in others:
-        b = f.box
-        iw = min(box[2], b[2]) - max(box[0], b[0])
-        ih = min(box[3], b[3]) - max(box[1], b[1])
-        if iw > 0 and ih > 0:
-            small = min((box[2] - box[0]) * (box[3] - box[1]), (b[2] - b[0]) * (b[3] - b[1]))
-            if iw * ih > limit * max(small, 1e-9):
-                return True
-    return False
+    return any(overlap_of_smaller(box, f.box) > limit for f in others)
 
 
 class FaceFollower:
