@@ -14,7 +14,7 @@ import numpy as np
 from facemoji.classify import EmotionClassifier
 from facemoji.detect import get_detector
 from facemoji.imageio import as_rgb
-from facemoji.overlay import COVERS, MODES, EmojiSet, render
+from facemoji.overlay import MODES, EmojiSet, check_cover, render
 from facemoji.overlay.emoji import DEFAULT_CACHE_BYTES, DEFAULT_SCALE
 from facemoji.types import Face
 
@@ -61,8 +61,7 @@ class Pipeline:
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r} (choose {', '.join(MODES)})")
-        if cover not in COVERS:
-            raise ValueError(f"unknown cover {cover!r} (choose {', '.join(COVERS)})")
+        check_cover(cover)
         self.detector = get_detector(detector, size=detect_size, threshold=threshold, **(
             {"threads": threads} if detector == "centerface" else {}))
         self.classifier = EmotionClassifier(model, threads=threads)

@@ -14,6 +14,7 @@ import math
 import cv2
 import numpy as np
 
+from facemoji.overlay.cache import ByteLRU
 from facemoji.overlay.emoji import DEFAULT_SCALE, EmojiSet, blend, clip_square, emoji_box, paste_emoji
 
 COVERS = ("emoji", "blur", "pixelate", "solid")
@@ -24,14 +25,28 @@ BLUR_CELLS = 12
 # pixelate: blocks across the disc (about 7 across the face itself)
 PIXEL_BLOCKS = 10
 SOLID_COLOUR = (24, 24, 24)
+# discs of the sizes in use, so a face that holds its size does not draw its disc again on every frame
+_DISCS = ByteLRU(8 << 20)
+
+
+def check_cover(cover: str) -> str:
+    """``cover`` if it is one of :data:`COVERS`, else a ValueError that lists them."""
+    if cover not in COVERS:
+        raise ValueError(f"unknown cover {cover!r} (choose {', '.join(COVERS)})")
+    return cover
 
 
 def disc(side: int) -> np.ndarray:
-    """An anti-aliased filled disc in a ``side`` square: uint8 alpha 0..255, the same on three channels."""
+    """An anti-aliased filled disc in a ``side`` square: uint8 alpha 0..255, the same on three channels (read-only)."""
+    mask = _DISCS.get(side)
+    if mask is not None:
+        return mask  # type: ignore[return-value]
     shift = 4  # sub-pixel centre and radius, so even and odd sides are both centred
     mask = np.zeros((side, side, 3), np.uint8)
     c = round((side - 1) / 2 * (1 << shift))
     cv2.circle(mask, (c, c), round(side / 2 * (1 << shift)), (255, 255, 255), -1, cv2.LINE_AA, shift)
+    mask.flags.writeable = False
+    _DISCS.put(side, mask)
     return mask
 
 
@@ -62,8 +77,7 @@ def cover_face(image: np.ndarray, box: tuple[float, float, float, float], cover:
     if cover == "emoji":
         paste_emoji(image, emotion or "neutral", box, emoji if emoji is not None else EmojiSet(), scale)
         return
-    if cover not in COVERS:
-        raise ValueError(f"unknown cover {cover!r} (choose {', '.join(COVERS)})")
+    check_cover(cover)
     left, top, side = emoji_box(box, scale)
     where = clip_square(image.shape, left, top, side)
     if where is None:

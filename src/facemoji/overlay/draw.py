@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from facemoji.overlay.cover import COVERS, cover_face
+from facemoji.overlay.cover import check_cover, cover_face
 from facemoji.overlay.emoji import DEFAULT_SCALE, EmojiSet
 from facemoji.types import Face
 
@@ -47,8 +47,7 @@ def render(image: np.ndarray, faces: list[Face], mode: str = "emoji", emoji: Emo
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r} (choose {', '.join(MODES)})")
-    if cover not in COVERS:
-        raise ValueError(f"unknown cover {cover!r} (choose {', '.join(COVERS)})")
+    check_cover(cover)
     out = image.copy() if copy else image
     if mode in ("emoji", "both"):
         if emoji is None and cover == "emoji":
