@@ -199,12 +199,18 @@ def _wait_for(cond, proc: subprocess.Popen, timeout: float = 300) -> None:
         time.sleep(0.02)
 
 
+def astronauts_and_a_clip(corpus: Path, folder: Path, names: list[str]) -> Path:
+    """A folder of copies of the corpus's astronaut photo under ``names``, and its panning clip as clip.mp4."""
+    folder.mkdir()
+    photo = (corpus / "photos/astronaut.jpg").read_bytes()
+    for name in names:
+        (folder / name).write_bytes(photo)
+    (folder / "clip.mp4").write_bytes((corpus / "clips/pan.mp4").read_bytes())
+    return folder
+
+
 def test_kill_9_and_rerun_finishes_the_rest_without_redoing_or_duplicating(corpus: Path, tmp_path: Path) -> None:
-    src = tmp_path / "many"
-    src.mkdir()
-    for i in range(24):
-        (src / f"a{i:02d}.jpg").write_bytes((corpus / "photos/astronaut.jpg").read_bytes())
-    (src / "clip.mp4").write_bytes((corpus / "clips/pan.mp4").read_bytes())
+    src = astronauts_and_a_clip(corpus, tmp_path / "many", [f"a{i:02d}.jpg" for i in range(24)])
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "facemoji", "batch", str(src), "-o", str(out), "-j", "2", "-q"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -234,11 +240,7 @@ def test_kill_9_and_rerun_finishes_the_rest_without_redoing_or_duplicating(corpu
 
 
 def test_a_worker_that_dies_costs_its_item_not_the_batch(corpus: Path, tmp_path: Path) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    for i in range(3):
-        (src / f"p{i}.jpg").write_bytes((corpus / "photos/astronaut.jpg").read_bytes())
-    (src / "clip.mp4").write_bytes((corpus / "clips/pan.mp4").read_bytes())
+    src = astronauts_and_a_clip(corpus, tmp_path / "src", [f"p{i}.jpg" for i in range(3)])
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "facemoji", "batch", str(src), "-o", str(out), "-j", "1"],
                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
