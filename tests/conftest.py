@@ -31,7 +31,10 @@ def pipeline():
 
 def _fer_rows(name: str) -> dict[str, np.ndarray]:
     path = DATA / f"fer2013_{name}.npz"
-    if not path.exists():  # a failure, not a skip: a missing data folder must not quietly switch tests off
+    if not DATA.is_dir() and os.environ.get("FACEMOJI_REQUIRE_DATA") != "1":
+        # a checkout with no data folder beside it (a clone elsewhere): said in the summary, not quietly
+        pytest.skip(f"no FER2013 data folder at {DATA} (set FACEMOJI_SHARED to the folder that holds data/)")
+    if not path.exists():  # a failure, not a skip: a data folder that lacks a file must not switch tests off
         pytest.fail(f"FER2013 data not found at {path} (set FACEMOJI_SHARED to the folder that holds data/)")
     with np.load(path) as d:
         return {k: d[k] for k in d.files}
