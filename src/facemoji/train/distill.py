@@ -1,0 +1,267 @@
+"""Distil the shipped test-time-augmented model into a single-pass student, with real photographs mixed in.
+
+    python -m facemoji.train.distill --data ../shared/data/fer2013_train.npz \\
+        --val-data ../shared/data/fer2013_publictest.npz --ferplus ../shared/data/ferplus_votes_train_publictest.npz \\
+        --realfaces ../shared/data/realfaces_muxspace_96.npz --out runs/distill
+
+The teacher is an ONNX model (default: the shipped one, which averages its network over four views of every
+face). Its probabilities on every training face, computed once before training, become part of the targets:
+``teacher_weight * teacher + (1 - teacher_weight) * label``, where the label is the smoothed FER2013 label
+blended with the FER+ votes as in the main recipe. The student starts from the teacher's own network, read back
+from the ONNX file (:mod:`facemoji.train.from_onnx`), and learns to give the four-view average in one pass.
+
+Real photographs (``--realfaces``): the training part of the person-disjoint split, each face cut out from the
+detector's stored box exactly as the runtime cuts it. Each epoch draws ``real_weight * len(FER2013 train)`` of
+them with replacement, classes drawn in proportion to the square root of their counts (neutral and happy
+dominate the file; fear has a dozen faces). Their targets are their hand labels, smoothed, with
+``real_teacher_weight`` of the teacher (the teacher's own mistakes on real photos are what is being fixed).
+Each epoch validates on FER2013 PublicTest (one pass, float32) and on the real photographs' validation part,
+keeps ``last.pt`` (resumable) and ``best.pt`` (best PublicTest accuracy) and a history with both figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from facemoji.labels import EMOTIONS
+
+
+@dataclass
+class DistillConfig:
+    data: str
+    val_data: str
+    ferplus: str | None = None
+    realfaces: str | None = None
+    teacher: str | None = None
+    out: str = "runs/distill"
+    arch: str = ""
+    epochs: int = 6
+    batch_size: int = 128
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    ferplus_weight: float = 0.3
+    teacher_weight: float = 0.6
+    real_weight: float = 0.25
+    real_teacher_weight: float = 0.15
+    real_class_power: float = 0.5
+    erase_prob: float = 0.5
+    recipe: str = "facemoji"
+    seed: int = 0
+    threads: int = 2
+    limit: int = 0  # use only the first N FER2013 training faces (0: all), for quick runs
+    mean: float = 0.0
+    std: float = 1.0
+
+
+def teacher_probs(teacher, x_u8: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The teacher's probabilities for uint8 (N, 48, 48) faces."""
+    from tqdm import tqdm
+
+    out = []
+    for i in tqdm(range(0, len(x_u8), batch), desc="teacher", unit="batch", file=sys.stderr, mininterval=2.0):
+        out.append(teacher.predict_crops(x_u8[i : i + batch, None].astype(np.float32)))
+    return np.concatenate(out)
+
+
+def label_targets(y: np.ndarray, smoothing: float, soft: np.ndarray | None = None, soft_weight: float = 0.0) -> np.ndarray:
+    k = len(EMOTIONS)
+    t = np.full((len(y), k), smoothing / k, dtype=np.float32)
+    t[np.arange(len(y)), y] += 1.0 - smoothing
+    if soft is not None and soft_weight > 0:
+        has = soft.sum(1) > 0
+        t[has] = (1 - soft_weight) * t[has] + soft_weight * soft[has]
+    return t
+
+
+def class_sampling_weights(y: np.ndarray, power: float) -> np.ndarray:
+    """Per-sample draw probabilities so that class c is drawn in proportion to count(c) ** power."""
+    counts = np.bincount(y, minlength=len(EMOTIONS)).astype(np.float64)
+    share = np.where(counts > 0, counts ** power, 0.0)
+    share /= share.sum()
+    w = share[y] / counts[y]
+    return w / w.sum()
+
+
+@torch.no_grad()
+def single_pass_probs(model: torch.nn.Module, x_u8: np.ndarray, mean: float, std: float, bs: int = 512) -> np.ndarray:
+    model.eval()
+    out = []
+    for i in range(0, len(x_u8), bs):
+        xb = torch.from_numpy(x_u8[i : i + bs]).float().unsqueeze(1) / 255.0
+        xb = ((xb - mean) / std).contiguous(memory_format=torch.channels_last)
+        out.append(torch.softmax(model(xb), 1).numpy())
+    return np.concatenate(out)
+
+
+def real_figures(probs: np.ndarray, y: np.ndarray) -> dict:
+    pred = probs.argmax(1)
+    neutral = EMOTIONS.index("neutral")
+    recall = {c: float((pred[y == i] == i).mean()) for i, c in enumerate(EMOTIONS) if (y == i).any()}
+    return {"accuracy": float((pred == y).mean()), "balanced": float(np.mean(list(recall.values()))),
+            "neutral_as_angry": float((pred[y == neutral] == EMOTIONS.index("angry")).mean()),
+            "recall": recall}
+
+
+def distill(cfg: DistillConfig, resume: bool = False) -> Path:
+    from tqdm import tqdm
+
+    from facemoji.classify import EmotionClassifier
+    from facemoji.train.data import ferplus_soft_labels, load_dataset
+    from facemoji.train.from_onnx import freeze_batchnorm, load_shipped, normalization
+    from facemoji.train.realfaces import load_realfaces, runtime_crops
+    from facemoji.train.trainer import TrainConfig, augment
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+
+    teacher = EmotionClassifier(cfg.teacher, threads=cfg.threads)
+    model, meta = load_shipped(teacher.path)
+    cfg.arch = meta["facemoji.arch"]
+    cfg.mean, cfg.std = normalization(meta)
+
+    train = load_dataset(cfg.data, "train")
+    if cfg.limit:
+        train.x, train.y = train.x[: cfg.limit], train.y[: cfg.limit]
+        train.row_index = None if train.row_index is None else train.row_index[: cfg.limit]
+    val = load_dataset(cfg.val_data, "val")
+    soft = ferplus_soft_labels(cfg.ferplus, train.row_index) if cfg.ferplus else None
+    cache = out / "teacher_targets.npz"
+    real_x = real_y = real_val_x = real_val_y = None
+    if cfg.realfaces:
+        rtrain, rval = load_realfaces(cfg.realfaces).split()
+        real_x = np.clip(np.rint(runtime_crops(rtrain, teacher)[:, 0]), 0, 255).astype(np.uint8)
+        real_val_x = np.clip(np.rint(runtime_crops(rval, teacher)[:, 0]), 0, 255).astype(np.uint8)
+        real_y, real_val_y = rtrain.y, rval.y
+    if cache.exists():
+        with np.load(cache) as d:
+            t_fer, t_real = d["fer"], d["real"] if real_x is not None else None
+    else:
+        t_fer = teacher_probs(teacher, train.x)
+        t_real = teacher_probs(teacher, real_x) if real_x is not None else np.zeros((0, 7), np.float32)
+        np.savez(cache, fer=t_fer, real=t_real)
+    fer_targets = (cfg.teacher_weight * t_fer + (1 - cfg.teacher_weight)
+                   * label_targets(train.y, cfg.label_smoothing, soft, cfg.ferplus_weight)).astype(np.float32)
+    x_all = train.x
+    t_all = fer_targets
+    n_real = 0
+    if real_x is not None:
+        real_targets = (cfg.real_teacher_weight * t_real + (1 - cfg.real_teacher_weight)
+                        * label_targets(real_y, cfg.label_smoothing)).astype(np.float32)
+        x_all = np.concatenate([train.x, real_x])
+        t_all = np.concatenate([fer_targets, real_targets])
+        n_real = int(round(cfg.real_weight * len(train)))
+        real_p = class_sampling_weights(real_y, cfg.real_class_power)
+    x_all_t = torch.from_numpy(x_all).unsqueeze(1)
+    t_all_t = torch.from_numpy(t_all)
+
+    model.train()
+    freeze_batchnorm(model)
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    opt = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
+                           {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, momentum=0.9, nesterov=True)
+    history: list[dict] = []
+    start = 0
+    last = out / "last.pt"
+    if resume and last.exists():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        history, start = state["history"], state["epoch"] + 1
+        g.set_state(state["generator"])
+        rng = np.random.default_rng([cfg.seed, start])
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    aug_cfg = TrainConfig(data=cfg.data, recipe=cfg.recipe, erase_prob=cfg.erase_prob)
+    n_fer = len(train)
+    steps = (n_fer + n_real) // cfg.batch_size
+    total = cfg.epochs * steps
+    best = max((h["val_acc"] for h in history), default=-1.0)
+    print(f"distilling {cfg.arch} from {teacher.path.name}: {n_fer} FER2013 + {n_real} real faces an epoch, "
+          f"epochs {start + 1}..{cfg.epochs}, checkpoints in {out}", file=sys.stderr)
+    bar = tqdm(total=(cfg.epochs - start) * steps, unit="batch", file=sys.stderr, mininterval=5.0)
+    for epoch in range(start, cfg.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        freeze_batchnorm(model)
+        idx = np.arange(n_fer)
+        if n_real:
+            idx = np.concatenate([idx, n_fer + rng.choice(len(real_y), n_real, p=real_p)])
+        idx = torch.from_numpy(idx[torch.randperm(len(idx), generator=g).numpy()])
+        tot = seen = 0.0
+        for i in range(steps):
+            b = idx[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            xb = augment(x_all_t[b].float() / 255.0, g, aug_cfg)
+            xb = ((xb - cfg.mean) / cfg.std).contiguous(memory_format=torch.channels_last)
+            step = epoch * steps + i
+            for grp in opt.param_groups:
+                grp["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total))
+            loss = -(t_all_t[b] * F.log_softmax(model(xb), 1)).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            tot += float(loss.detach()) * len(b)
+            seen += len(b)
+            bar.update(1)
+            if i % 20 == 0:
+                bar.set_description(f"epoch {epoch + 1}/{cfg.epochs} loss {tot / seen:.3f}")
+        p_val = single_pass_probs(model, val.x, cfg.mean, cfg.std)
+        rec = {"epoch": epoch + 1, "train_loss": tot / seen, "val_acc": float((p_val.argmax(1) == val.y).mean()),
+               "val_recall": {c: float((p_val.argmax(1)[val.y == k] == k).mean()) for k, c in enumerate(EMOTIONS)},
+               "seconds": time.perf_counter() - t0}
+        if real_val_x is not None:
+            rec["real_val"] = real_figures(single_pass_probs(model, real_val_x, cfg.mean, cfg.std), real_val_y)
+        history.append(rec)
+        state = {"model": {k: v.clone() for k, v in model.state_dict().items()}, "optimizer": opt.state_dict(),
+                 "epoch": epoch, "config": {**asdict(cfg), "distilled_from": str(teacher.path.name)},
+                 "history": history, "generator": g.get_state(), "val_acc": rec["val_acc"]}
+        torch.save(state, out / "last.pt.tmp")
+        (out / "last.pt.tmp").replace(last)
+        if rec["val_acc"] > best:
+            best = rec["val_acc"]
+            torch.save({k: state[k] for k in ("model", "epoch", "config", "val_acc")}, out / "best.pt.tmp")
+            (out / "best.pt.tmp").replace(out / "best.pt")
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        real = rec.get("real_val", {})
+        bar.write(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f} PublicTest {rec['val_acc']:.4f} "
+                  f"real acc {real.get('accuracy', float('nan')):.4f} balanced {real.get('balanced', float('nan')):.4f} "
+                  f"neutral->angry {real.get('neutral_as_angry', float('nan')):.3f} {rec['seconds']:.0f}s")
+    bar.close()
+    return out / "best.pt"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True, help="FER2013 training faces (.npz with row_index, .csv or folder)")
+    ap.add_argument("--val-data", required=True, help="FER2013 PublicTest faces")
+    ap.add_argument("--ferplus", help="FER+ votes (.npz)")
+    ap.add_argument("--realfaces", help="real photographs (.npz: x, y, box, names, source)")
+    ap.add_argument("--teacher", help="teacher ONNX model (default: the shipped one)")
+    ap.add_argument("--out", default="runs/distill")
+    ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    defaults = DistillConfig(data="", val_data="")
+    for name in ("epochs", "batch_size", "lr", "teacher_weight", "real_weight", "real_teacher_weight",
+                 "real_class_power", "ferplus_weight", "seed", "threads", "limit"):
+        v = getattr(defaults, name)
+        ap.add_argument("--" + name.replace("_", "-"), type=type(v), default=v, help=f"default {v}")
+    a = ap.parse_args(argv)
+    cfg = DistillConfig(**{k: v for k, v in vars(a).items() if k != "resume"})
+    distill(cfg, resume=a.resume)
+
+
+if __name__ == "__main__":
+    main()
