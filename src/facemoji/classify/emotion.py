@@ -2,6 +2,9 @@
 
 Everything the runtime needs to feed the model (class order, input size,
 colour, face framing) comes from the model's metadata, written at export.
+The framing (``facemoji.crop``: the square around the detector's box and the
+optional alignment on the eyes, ``"align"``) is described in
+``facemoji.classify.align``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from facemoji.classify.align import ALIGN_MODES, CropSpec, crop_face
 from facemoji.errors import ModelError
 from facemoji.onnxrt import open_session
 from facemoji.types import Face
@@ -23,9 +27,15 @@ def default_model_path() -> Path:
 
 
 class EmotionClassifier:
-    """Classify faces into the seven expressions of the model's metadata."""
+    """Classify faces into the seven expressions of the model's metadata.
 
-    def __init__(self, model_path: str | Path | None = None, threads: int = 2) -> None:
+    ``align`` ("none", "roll" or "eyes") overrides the alignment the model's metadata asks for, so that any
+    model can be measured with any framing; None keeps the metadata's.
+    """
+
+    def __init__(self, model_path: str | Path | None = None, threads: int = 2, align: str | None = None) -> None:
+        if align is not None and align not in ALIGN_MODES:
+            raise ModelError(f"unknown face alignment {align!r} (expected one of {', '.join(ALIGN_MODES)})")
         path = Path(model_path) if model_path else default_model_path()
         if not path.is_file():
             raise ModelError(f"{path}: emotion model not found")
@@ -40,7 +50,8 @@ class EmotionClassifier:
             self.classes: tuple[str, ...] = tuple(json.loads(meta["facemoji.classes"]))
             spec = json.loads(meta["facemoji.input"])
             self.crop = json.loads(meta.get("facemoji.crop", '{"scale": 1.0, "dx": 0.0, "dy": 0.0}'))
-        except (json.JSONDecodeError, TypeError) as e:
+            self.crop_spec = CropSpec.from_metadata(self.crop, align)
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
             raise ModelError(f"{path}: malformed facemoji metadata ({e})") from None
         self.size = int(spec["size"])
         self.gray = spec.get("color", "gray") == "gray"
@@ -51,28 +62,10 @@ class EmotionClassifier:
     def crop_faces(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
         """Cut each face out as the model expects it: (N, C, S, S) float32 in 0..255."""
         src = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if self.gray else image
-        h, w = src.shape[:2]
         s = self.size
         out = np.empty((len(faces), s, s) + (() if self.gray else (3,)), dtype=np.float32)
-        sc, dx, dy = float(self.crop.get("scale", 1.0)), float(self.crop.get("dx", 0.0)), float(self.crop.get("dy", 0.0))
         for i, f in enumerate(faces):
-            x1, y1, x2, y2 = f.box
-            bw, bh = x2 - x1, y2 - y1
-            side = max(2.0, sc * max(bw, bh))
-            cx = (x1 + x2) / 2 + dx * bw
-            cy = (y1 + y2) / 2 + dy * bh
-            ix1, iy1 = int(round(cx - side / 2)), int(round(cy - side / 2))
-            iside = max(2, int(round(side)))
-            ix2, iy2 = ix1 + iside, iy1 + iside
-            patch = src[max(0, iy1) : min(h, iy2), max(0, ix1) : min(w, ix2)]
-            if patch.size == 0:
-                patch = np.zeros((1, 1) + src.shape[2:], dtype=src.dtype)
-            else:
-                pads = (max(0, -iy1), max(0, iy2 - h), max(0, -ix1), max(0, ix2 - w))
-                if any(pads):
-                    patch = cv2.copyMakeBorder(patch, *pads, cv2.BORDER_REPLICATE)
-            interp = cv2.INTER_AREA if patch.shape[0] > s else cv2.INTER_LINEAR
-            out[i] = cv2.resize(patch, (s, s), interpolation=interp)
+            out[i] = crop_face(src, f.box, f.landmarks, self.crop_spec, s)
         if self.gray:
             return out[:, None]
         return out.transpose(0, 3, 1, 2)

@@ -67,12 +67,17 @@ def load_realfaces(path: str | Path) -> RealFaces:
     return RealFaces(x, y, box, names, source, person)
 
 
-def runtime_crops(faces: RealFaces, classifier) -> np.ndarray:
-    """Each face cut out exactly as the runtime's classifier cuts a detected face: (N, 1, S, S) float32."""
+def runtime_crops(faces: RealFaces, classifier, landmarks: np.ndarray | None = None) -> np.ndarray:
+    """Each face cut out exactly as the runtime's classifier cuts a detected face: (N, 1, S, S) float32.
+
+    ``landmarks`` (N, 5, 2), the detector's five points in the crops' pixels (NaN where none), let the
+    classifier align the faces when its framing asks for it.
+    """
     from facemoji.types import Face
 
     out = []
-    for img, b in zip(faces.x, faces.box, strict=True):
+    for i, (img, b) in enumerate(zip(faces.x, faces.box, strict=True)):
         rgb = np.repeat(img[:, :, None], 3, axis=2)
-        out.append(classifier.crop_faces(rgb, [Face(box=tuple(float(v) for v in b), score=1.0)]))
+        lm = None if landmarks is None else landmarks[i]
+        out.append(classifier.crop_faces(rgb, [Face(box=tuple(float(v) for v in b), score=1.0, landmarks=lm)]))
     return np.concatenate(out) if out else np.zeros((0, 1, classifier.size, classifier.size), np.float32)
