@@ -4,9 +4,10 @@ For each resolution (640x480, 1280x720, 1920x1080, 3840x2160) a clip is composed
 face moving and changing size over a soft background, H.264 (x264 veryfast, CRF 20) at 30 fps with an AAC
 tone. Then, ``--runs`` times each, one after the other, as fresh processes:
 
-* ``facemoji video CLIP -o OUT -q`` (defaults: detection at 320 px, x264 veryfast CRF 23, audio copied);
-* the floor: the same clip decoded and re-encoded with PyAV alone (same x264 settings, audio copied, frames
-  passed straight from decoder to encoder), which no tool that re-encodes can beat.
+* ``facemoji video CLIP -o OUT -q`` (defaults: detection at 320 px, x264 veryfast CRF 21 without B-frames and
+  with a 5-frame lookahead, audio copied);
+* the floor: the same clip decoded and re-encoded with PyAV alone (x264 veryfast at its usual CRF 23 and
+  defaults, audio copied, frames passed straight from decoder to encoder), which no tool that re-encodes can beat.
 
 Each process's wall time (start-up included) and peak resident memory (``ru_maxrss`` of that child, from
 ``os.wait4``) are taken; the table gives medians, and the floor's time as a share of facemoji's.
@@ -14,6 +15,7 @@ Each process's wall time (start-up included) and peak resident memory (``ru_maxr
     python benchmarks/bench_video.py                          # 150 frames, 3 runs, all four sizes
     python benchmarks/bench_video.py --sizes 1920x1080 --runs 5 --clips /tmp/clips
     python benchmarks/bench_video.py --detect-every-study      # 640x480: frames/s and coverage per K
+    python benchmarks/bench_video.py --x264-quality            # facemoji's x264 settings against the floor's
 
 Run it on an otherwise idle machine: the load average at start is printed.
 """
@@ -195,8 +197,11 @@ def compose_clip(path: Path, width: int, height: int, frames: int, fps: int = 30
     return path
 
 
-def floor(src: str, dst: str, preset: str = "veryfast", crf: int = 23) -> None:
-    """Decode and re-encode with PyAV alone: FFmpeg's threads, frames straight to x264, audio copied."""
+def floor(src: str, dst: str, preset: str = "veryfast", crf: int = 23, params: str = "") -> None:
+    """Decode and re-encode with PyAV alone: FFmpeg's threads, frames straight to x264, audio copied.
+
+    ``params`` (x264-params) is empty for the floor itself; ``--x264-quality`` passes facemoji's.
+    """
     import av
 
     with av.open(src) as inp, av.open(dst, "w", format="mp4") as out:
@@ -206,7 +211,7 @@ def floor(src: str, dst: str, preset: str = "veryfast", crf: int = 23) -> None:
         vout = out.add_stream("libx264", rate=vin.average_rate)
         vout.width, vout.height, vout.pix_fmt = vin.codec_context.width, vin.codec_context.height, "yuv420p"
         vout.time_base = vin.time_base
-        vout.options = {"preset": preset, "crf": str(crf)}
+        vout.options = {"preset": preset, "crf": str(crf), **({"x264-params": params} if params else {})}
         aout = out.add_stream_from_template(ain) if ain is not None else None
         for packet in inp.demux(*[s for s in (vin, ain) if s is not None]):
             if packet.stream is vin:
@@ -218,6 +223,52 @@ def floor(src: str, dst: str, preset: str = "veryfast", crf: int = 23) -> None:
                 out.mux(packet)
         for p in vout.encode():
             out.mux(p)
+
+
+def psnr_y(a: Path, b: Path) -> float:
+    """PSNR of the luma of two videos, frame by frame (over the whole clip's mean squared error), in dB."""
+    import av
+
+    def frames(path: Path):
+        with av.open(str(path)) as c:
+            for f in c.decode(video=0):
+                yield f.to_ndarray(format="gray").astype(np.float32)
+
+    se, n = 0.0, 0
+    for x, y in zip(frames(a), frames(b), strict=True):
+        se += float(((x - y) ** 2).mean())
+        n += 1
+    return 10 * np.log10(255.0**2 / (se / n))
+
+
+def x264_quality(argv: list[str]) -> int:
+    """The floor's x264 settings against facemoji's on the same clips, PyAV alone (no faces drawn): file size,
+    luma PSNR against the clip, peak memory and time of the process."""
+    from facemoji.video.io import DEFAULT_CRF, X264_PARAMS
+
+    ap = argparse.ArgumentParser(prog="bench_video.py --x264-quality")
+    ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--sizes", nargs="+", default=["1920x1080", "3840x2160"], metavar="WxH")
+    ap.add_argument("--clips", metavar="DIR", help="keep the composed clips here and reuse them")
+    args = ap.parse_args(argv)
+    settings = [("x264 veryfast CRF 23 (the floor)", 23, ""), (f"CRF {DEFAULT_CRF}, {X264_PARAMS} (facemoji)",
+                                                               DEFAULT_CRF, X264_PARAMS)]
+    print(f"# cpus: {os.cpu_count()}, load average at start: {os.getloadavg()[0]:.2f}")
+    print(f"{'size':>10} {'settings':<46} {'bytes':>10} {'PSNR-Y dB':>10} {'peak MiB':>9} {'seconds':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        clips = Path(args.clips) if args.clips else Path(tmp)
+        clips.mkdir(parents=True, exist_ok=True)
+        for size in args.sizes:
+            w, h = (int(v) for v in size.lower().split("x"))
+            clip = clips / f"astronaut_{w}x{h}_{args.frames}.mp4"
+            if not clip.exists():
+                compose_clip(clip.with_suffix(".part.mp4"), w, h, args.frames).rename(clip)
+            for name, crf, params in settings:
+                out = Path(tmp) / "q.mp4"
+                seconds, peak = timed([sys.executable, __file__, "--floor", str(clip), str(out), str(crf), params])
+                print(f"{size:>10} {name:<46} {out.stat().st_size:>10} {psnr_y(clip, out):>10.2f} {peak:>9.0f} "
+                      f"{seconds:>8.2f}", flush=True)
+    return 0
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -236,9 +287,11 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
 def main() -> int:
     if "--detect-every-study" in sys.argv[1:]:
         return detect_every_study([a for a in sys.argv[1:] if a != "--detect-every-study"])
-    if len(sys.argv) == 4 and sys.argv[1] == "--floor":
-        floor(sys.argv[2], sys.argv[3])
+    if len(sys.argv) in (4, 6) and sys.argv[1] == "--floor":
+        floor(sys.argv[2], sys.argv[3], "veryfast", *([int(sys.argv[4]), sys.argv[5]] if len(sys.argv) == 6 else []))
         return 0
+    if "--x264-quality" in sys.argv[1:]:
+        return x264_quality([a for a in sys.argv[1:] if a != "--x264-quality"])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3, help="runs of each command per size (median reported; default 3)")
     ap.add_argument("--frames", type=int, default=150, help="frames per clip, 30 fps (default 150)")
@@ -279,9 +332,10 @@ def main() -> int:
             print(f"# {w}x{h}: facemoji {[round(s, 2) for s, _ in ours]} s, floor {[round(s, 2) for s, _ in base]} s",
                   flush=True)
     if args.src:
-        print(f"# facemoji run from {args.src}")
-    print(f"# {args.frames} frames at 30 fps, one face, AAC audio copied; x264 veryfast CRF 23; "
-          f"wall time of the whole process (start-up included); median of {args.runs} runs")
+        print(f"# facemoji run from {args.src}, with that version's own x264 settings")
+    print(f"# {args.frames} frames at 30 fps, one face, AAC audio copied; facemoji's x264 settings (see "
+          f"--x264-quality), the floor's veryfast CRF 23; wall time of the whole process (start-up included); "
+          f"median of {args.runs} runs")
     print(f"{'size':>10} {'facemoji fps':>13} {'peak MiB':>9} {'floor fps':>10} {'peak MiB':>9} {'time / floor':>13}")
     for (w, h), ours, base in rows:
         t_ours, t_base = med([s for s, _ in ours]), med([s for s, _ in base])

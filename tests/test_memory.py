@@ -121,3 +121,60 @@ def test_frame_queue_is_bounded_in_bytes_not_items():
     q = FrameQueue(1024)
     q.put(frame_4k, block=False)
     assert q.get_nowait() is frame_4k
+
+
+def compose_clip(path: Path, width: int, height: int, face: np.ndarray, frames: int, fps: int = 30) -> Path:
+    """A clip of the face wandering and changing size (a quarter to a half of the height), encoded frame by frame."""
+    from fractions import Fraction
+
+    import av
+
+    bg = background(width, height)
+    with av.open(str(path), "w", format="mp4") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.options = {"preset": "ultrafast", "crf": "20"}
+        for i in range(frames):
+            t = i / fps
+            side = int(height * (0.375 + 0.125 * np.sin(t * 1.7)))
+            x = int((width - side) * (0.5 + 0.45 * np.sin(t * 0.9)))
+            y = int((height - side) * (0.5 + 0.4 * np.sin(t * 1.3)))
+            img = bg.copy()
+            img[y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_LINEAR)
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            for p in vs.encode(f):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(("width", "height", "frames", "bound_mib"), [(1920, 1080, 60, 400), (3840, 2160, 40, 800)])
+def test_video_command_peak_memory(tmp_path, astronaut_face, width, height, frames, bound_mib):
+    """The whole ``facemoji video`` process (decoder, face work, x264, the runtime itself) stays under the
+    project's bounds: 400 MiB at 1080p and 800 MiB at 4K. x264's own frames are most of it (see
+    facemoji.video.io.X264_PARAMS): at 4K, x264's default lookahead and B-frames alone go over, and at 1080p
+    frames passed as RGB with an emoji cache and queues twice as large did."""
+    import subprocess
+
+    clip = compose_clip(tmp_path / "clip.mp4", width, height, astronaut_face, frames)
+    out = tmp_path / "out.mp4"
+    # the child reports its own high-water mark (VmHWM): its ru_maxrss would include this test process's
+    # memory, which Linux counts for a child up to its exec
+    code = (
+        "import sys\n"
+        "from facemoji.cli import main\n"
+        f"rc = main(['video', {str(clip)!r}, '-o', {str(out)!r}, '-q'])\n"
+        "peak = next(line.split()[1] for line in open('/proc/self/status') if line.startswith('VmHWM:'))\n"
+        "print(int(peak) // 1024)\n"
+        "sys.exit(rc)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=540)
+    assert r.returncode == 0, r.stderr
+    peak = int(r.stdout.strip())
+    print(f"facemoji video {width}x{height}: peak RSS {peak:.0f} MiB (bound {bound_mib})", file=sys.stderr)
+    assert out.stat().st_size > 0
+    assert peak <= bound_mib, f"facemoji video at {width}x{height} peaked at {peak:.0f} MiB (bound {bound_mib} MiB)"

@@ -51,7 +51,7 @@ class BatchConfig:
     max_bytes: int | None = None
     detect_every: int | None = None
     preset: str = "veryfast"
-    crf: int = 23
+    crf: int = 21  # facemoji video's default (see facemoji.video.io.DEFAULT_CRF)
     keep_audio: bool = True
     threads: int = 1  # model threads per worker
 

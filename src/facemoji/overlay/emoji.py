@@ -20,9 +20,9 @@ from facemoji.overlay.cache import ByteLRU
 # (its diagonal) and then a little more, as the original design did.
 DEFAULT_SCALE = 1.08
 
-# Resized emoji kept for faces that hold their size: 32 MiB holds, for example, fifty
-# 400-pixel emoji or two 2000-pixel ones (a face filling a 4K frame).
-DEFAULT_CACHE_BYTES = 32 << 20
+# Resized emoji kept for faces that hold their size: 16 MiB holds, for example, twenty-five
+# 400-pixel emoji or one 1600-pixel one (a face filling most of a 4K frame).
+DEFAULT_CACHE_BYTES = 16 << 20
 
 
 def emoji_box(box: tuple[float, float, float, float], scale: float = DEFAULT_SCALE) -> tuple[int, int, int]:

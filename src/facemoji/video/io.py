@@ -25,6 +25,7 @@ import numpy as np
 
 from facemoji.errors import InputError
 from facemoji.imageio import usual_file_mode
+from facemoji.video.yuv import YuvFrame
 
 # Resolution limits: above 8K on a side, or beyond 8K UHD's pixel count, is refused.
 MAX_SIDE = 8192
@@ -36,9 +37,16 @@ MP4_AUDIO_COPY = frozenset({"aac"})
 COPY_FROM_FORMATS = ("mov", "mp4", "m4a", "3gp", "matroska", "webm")
 
 # Frames waiting between the decoder, the face work and the encoder: each queue holds at most this many bytes of
-# pixels, or two frames where two are more than that, so memory does not grow with the resolution: about 18
-# frames at 640x480, 6 at 720p, 2 at 1080p and at 4K. Deeper queues did not run faster.
-QUEUE_BYTES = 16 << 20
+# pixels, or two frames where two are more than that, so memory does not grow with the resolution: as 4:2:0
+# frames, about 18 at 640x480, 6 at 720p, 2 at 1080p and at 4K. Deeper queues did not run faster.
+QUEUE_BYTES = 8 << 20
+
+# x264 settings beside the preset and CRF. Without B-frames and with a lookahead of 5 frames instead of the
+# preset's 10, x264 keeps far fewer frames in memory (about 270 MiB less at 4K, 70 MiB at 1080p). At the same
+# CRF that lowers the quality, so the default CRF is 21 instead of x264's usual 23: a little better quality
+# (PSNR) than x264's defaults at CRF 23, in files about a fifth larger (docs/benchmarks.md).
+X264_PARAMS = "bframes=0:rc-lookahead=5"
+DEFAULT_CRF = 21
 
 URL_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https://", "udp://", "tcp://", "srt://")
 
@@ -46,10 +54,10 @@ URL_PREFIXES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https:
 def _pixel_bytes(item: object) -> int:
     if isinstance(item, tuple):
         return sum(_pixel_bytes(x) for x in item)
-    if isinstance(item, np.ndarray):
+    if isinstance(item, (np.ndarray, YuvFrame)):
         return item.nbytes
     image = getattr(item, "image", None)
-    return image.nbytes if isinstance(image, np.ndarray) else 0
+    return image.nbytes if isinstance(image, (np.ndarray, YuvFrame)) else 0
 
 
 class FrameQueue(queue.Queue):
@@ -83,9 +91,12 @@ class FrameQueue(queue.Queue):
         return item
 
 
-def queue_bytes(width: int, height: int) -> int:
-    """The byte budget of a queue of RGB frames of ``width`` x ``height``: :data:`QUEUE_BYTES`, or two frames."""
-    return max(QUEUE_BYTES, 2 * width * height * 3)
+def queue_bytes(width: int, height: int, bytes_per_pixel: float = 3) -> int:
+    """The byte budget of a queue of frames of ``width`` x ``height``: :data:`QUEUE_BYTES`, or two frames.
+
+    ``bytes_per_pixel``: 3 for RGB, 1.5 for YUV 4:2:0 (:class:`~facemoji.video.yuv.YuvFrame`).
+    """
+    return max(QUEUE_BYTES, int(2 * width * height * bytes_per_pixel))
 
 
 def is_url(text: str) -> bool:
@@ -102,26 +113,31 @@ def _first_line(e: BaseException) -> str:
 
 @dataclass
 class VideoFrameData:
-    """One decoded frame: upright RGB pixels, timestamp (stream time base) and seconds from the start."""
+    """One decoded frame: upright pixels (RGB, or a :class:`YuvFrame` from a reader opened with ``yuv=True``),
+    timestamp (stream time base) and seconds from the start."""
 
     index: int
     time: float
-    image: np.ndarray
+    image: np.ndarray | YuvFrame
     pts: int | None
 
 
 class VideoReader:
     """Decode the first video stream of a file or URL into upright RGB frames.
 
+    With ``yuv=True`` the frames come as :class:`YuvFrame` (8-bit 4:2:0 planes, even sides) instead: no
+    whole-frame conversion to RGB, and half the memory.
+
     Raises :class:`InputError` (one line) when the input is missing, not a
     video, has no video stream, or is larger than ``MAX_SIDE``/``MAX_PIXELS``.
     """
 
     def __init__(self, source: str | os.PathLike, *, threads: int = 0, with_audio: bool = False,
-                 max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS) -> None:
+                 max_side: int = MAX_SIDE, max_pixels: int = MAX_PIXELS, yuv: bool = False) -> None:
         import av
 
         self.name = str(source)
+        self.yuv = yuv
         if not is_url(self.name):
             p = Path(source)
             if not p.exists():
@@ -197,8 +213,7 @@ class VideoReader:
         for kind, item in self._items():
             self._pending.append((kind, item))
             if kind == "video":
-                w, h = item.image.shape[1], item.image.shape[0]
-                self.size = (w, h)
+                self.size = self._first_size
                 self.rotation = (self._first_rotation // 90 % 4) * 90
                 return
         raise InputError(f"{self.name}: video has no frames (empty, or truncated before the first frame)")
@@ -231,15 +246,18 @@ class VideoReader:
             if kind == "video":
                 yield item
 
-    def _to_rgb(self, frame: Any) -> np.ndarray:
-        img = frame.to_ndarray(format="rgb24")
+    def _to_rgb(self, frame: Any) -> np.ndarray | YuvFrame:
         rot = getattr(frame, "rotation", 0) or 0
         k = int(round(rot / 90.0)) % 4
         if self.frames_read == 0:
             self._first_rotation = k * 90
+            self._first_size = (frame.height, frame.width) if k % 2 else (frame.width, frame.height)
+        if self.yuv and not k:
+            return YuvFrame.copy_of(frame)
+        img = frame.to_ndarray(format="rgb24")
         if k:
             img = np.ascontiguousarray(np.rot90(img, k))
-        return img
+        return YuvFrame.from_rgb(img) if self.yuv else img
 
     def _wrap(self, frame: Any) -> VideoFrameData:
         import av
@@ -318,8 +336,8 @@ class VideoWriter:
     """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, rate: Fraction | float | None,
-                 *, time_base: Fraction | None = None, audio: Any = None, preset: str = "veryfast", crf: int = 23,
-                 threads: int = 0) -> None:
+                 *, time_base: Fraction | None = None, audio: Any = None, preset: str = "veryfast", crf: int = DEFAULT_CRF,
+                 threads: int = 0, x264_params: str = X264_PARAMS) -> None:
         import av
 
         self.path = Path(path)
@@ -340,7 +358,7 @@ class VideoWriter:
             self.video.time_base = self.time_base
             self.video.codec_context.time_base = self.time_base
             self.video.codec_context.thread_count = threads
-            self.video.options = {"preset": preset, "crf": str(crf)}
+            self.video.options = {"preset": preset, "crf": str(crf), **({"x264-params": x264_params} if x264_params else {})}
             self.audio_in = audio
             self.audio_out = None
             self.audio_copy = False
@@ -371,15 +389,18 @@ class VideoWriter:
         self.audio_out.bit_rate = 128000 if layout == "stereo" else 96000
         self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
 
-    def write(self, image: np.ndarray, pts: int | None = None) -> None:
-        import av
-        import cv2
-
-        if image.shape[0] != self.height or image.shape[1] != self.width:
-            image = image[: self.height, : self.width]
-        # OpenCV's RGB -> YUV 4:2:0 (BT.601, limited range, as FFmpeg's default) is several times faster than
-        # handing RGB to FFmpeg and letting it convert, which dominated the cost of a 1080p frame
-        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+    def write(self, image: np.ndarray | YuvFrame, pts: int | None = None) -> None:
+        """Encode one frame: an RGB array, or a :class:`YuvFrame` of the writer's size (taken as it is)."""
+        if isinstance(image, YuvFrame):
+            if (image.width, image.height) != (self.width, self.height):
+                raise ValueError(f"frame is {image.width}x{image.height}, the video {self.width}x{self.height}")
+        else:
+            if image.shape[0] != self.height or image.shape[1] != self.width:
+                image = image[: self.height, : self.width]
+            # OpenCV's RGB -> YUV 4:2:0 (BT.601, limited range, as FFmpeg's default) is several times faster than
+            # handing RGB to FFmpeg and letting it convert, which dominated the cost of a 1080p frame
+            image = YuvFrame.from_rgb(image)
+        frame = image.frame
         if pts is None:
             pts = round(self.frames_written / self.rate / self.time_base)
         if self._last_pts is not None and pts <= self._last_pts:

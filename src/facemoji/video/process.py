@@ -27,12 +27,16 @@ import numpy as np
 
 from facemoji.detect.base import overlap_of_smaller
 from facemoji.errors import FacemojiError, InputError
+from facemoji.overlay.emoji import emoji_box
 from facemoji.pipeline import Pipeline
 from facemoji.track import Tracker, cover_box
 from facemoji.types import Face
+from facemoji.video.yuv import YuvFrame
 
 DETECTIONS_PER_SECOND = 10.0  # the "auto" default: detect about 10 times a second, track in between
 DEFAULT_DETECT_EVERY = None  # None means auto
+# expressions are read at most about this often per face (the shown one is smoothed over a third of a second)
+READINGS_PER_SECOND = 5.0
 
 
 def auto_detect_every(fps: float | None) -> int:
@@ -40,6 +44,15 @@ def auto_detect_every(fps: float | None) -> int:
     if not fps or fps <= 0:
         return 3
     return max(1, min(6, int(fps / DETECTIONS_PER_SECOND + 0.5)))
+
+
+def auto_classify_every(fps: float | None, detect_every: int) -> int:
+    """Frames between expression readings: a whole number of detection intervals, at least
+    ``1 / READINGS_PER_SECOND`` seconds apart where the frame rate allows (6 at 30 fps with detection every 3,
+    2 at 15 fps with detection every 2, 6 at 30 fps with detection on every frame)."""
+    if not fps or fps <= 0:
+        return detect_every
+    return detect_every * max(1, int(fps / (detect_every * READINGS_PER_SECOND)))
 
 
 @dataclass(frozen=True)
@@ -68,7 +81,7 @@ class Coverage:
 DEFAULT_COVERAGE = Coverage()
 STRICT_COVERAGE = Coverage(lead=1.0, unsure=1.0, pad=0.08, max_coast=1.0, detect_every=1, profile=True)
 PROFILE_SIZE = 320  # longer side the frame is scaled to for the profile pass
-ADAPTIVE_MOTION = 0.25  # share of its size a face may move between detections before detection runs every frame
+ADAPTIVE_MOTION = 0.4  # share of its size a face may move between detections before detection runs every frame
 ADAPTIVE_SURPRISE = 0.1  # a face found this far (share of its size) from its predicted box is detected again next
 
 
@@ -85,12 +98,15 @@ class FaceFollower:
     """
 
     def __init__(self, pipeline: Pipeline, detect_every: int = 3, tracker: Tracker | None = None,
-                 coverage: Coverage = DEFAULT_COVERAGE) -> None:
+                 coverage: Coverage = DEFAULT_COVERAGE, classify_every: int | None = None) -> None:
         if detect_every < 1 or (coverage.detect_every is not None and coverage.detect_every < 1):
             raise ValueError("detect_every must be at least 1")
+        if classify_every is not None and classify_every < 1:
+            raise ValueError("classify_every must be at least 1")
         self.pipeline = pipeline
-        # expressions are read on the caller's schedule; extra detections (strict, adaptive) only place the boxes
-        self.classify_every = detect_every
+        # expressions are read on the caller's schedule (every ``classify_every`` frames, by default every
+        # ``detect_every``) and for new faces; extra detections (strict, adaptive) only place the boxes
+        self.classify_every = classify_every or detect_every
         self.detect_every = coverage.detect_every or detect_every
         self.coverage = coverage
         self.tracker = tracker or Tracker(classes=pipeline.classes, max_coast=coverage.max_coast)
@@ -105,17 +121,42 @@ class FaceFollower:
             self._profile = HaarFaces(frontal=False, profile=True, max_side=PROFILE_SIZE, min_size=24,
                                       min_neighbors=5, scale_factor=1.2)
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        """This frame's faces: the pipeline's detector, plus turned faces from the profile pass when it is on."""
-        faces = self.pipeline.detect(image)
+    def detect(self, image: np.ndarray | YuvFrame) -> list[Face]:
+        """This frame's faces: the pipeline's detector, plus turned faces from the profile pass when it is on.
+
+        A :class:`YuvFrame` is shrunk to the detector's size before its one conversion to RGB.
+        """
+        sx = sy = 1.0
+        small = image
+        if isinstance(image, YuvFrame):
+            small, sx, sy = image.small_rgb(int(getattr(self.pipeline.detector, "size", 0) or max(image.shape)))
+        faces = self.pipeline.detect(small)
         if self._profile is not None and self.count % self.coverage.profile_every == 0:
-            for hit in self._profile.find(image):
+            for hit in self._profile.find(small, min_size=max(1, round(self._profile.min_size / max(sx, sy)))):
                 if not _overlaps(hit.box, faces):
                     faces.append(Face(box=hit.box, score=0.5))
-        return faces
+        return faces if sx == sy == 1.0 else [_scaled(f, sx, sy) for f in faces]
 
-    def step(self, image: np.ndarray, t: float) -> list[Face]:
-        """The tracked faces of ``image`` seen at ``t`` seconds (ids, smoothed emotions)."""
+    def classify(self, image: np.ndarray | YuvFrame, faces: list[Face]) -> None:
+        """Read the expression of ``faces`` (fills their emotion and probabilities).
+
+        Of a :class:`YuvFrame` only the region around the faces is converted to RGB.
+        """
+        if not isinstance(image, YuvFrame):
+            self.pipeline.classify(image, faces)
+            return
+        crop = getattr(self.pipeline.classifier, "crop", None) or {}
+        reach = float(crop.get("scale", 1.0)) / 2 + abs(float(crop.get("dx", 0.0))) + abs(float(crop.get("dy", 0.0)))
+        x0, y0, x1, y1 = _around(faces, image.width, image.height, max(reach, 0.5))
+        rgb, ox, oy = image.region_rgb(x0, y0, x1, y1)
+        # boxes in the region's pixels; where a face's square runs past the region, the region is the frame's edge
+        moved = [Face(box=(f.box[0] - ox, f.box[1] - oy, f.box[2] - ox, f.box[3] - oy)) for f in faces]
+        self.pipeline.classify(rgb, moved)
+        for f, m in zip(faces, moved, strict=True):
+            f.emotion, f.probabilities = m.emotion, m.probabilities
+
+    def step(self, image: np.ndarray | YuvFrame, t: float) -> list[Face]:
+        """The tracked faces of ``image`` (RGB, or a :class:`YuvFrame`) seen at ``t`` seconds (ids, smoothed emotions)."""
         if self.tracker.frame_size is None:
             self.tracker.frame_size = (image.shape[1], image.shape[0])
         if self.count and t > self.time:
@@ -125,7 +166,7 @@ class FaceFollower:
             faces = self.detect(image)
             self.detected_at = t
             if faces and (self.count % self.classify_every == 0 or self._new_faces(faces, t)):
-                self.pipeline.classify(image, faces)
+                self.classify(image, faces)
             out = self.tracker.update(faces, t)
         else:
             out = self.tracker.predict(t)
@@ -161,11 +202,48 @@ class FaceFollower:
             out.append(replace(f, box=box))
         return out
 
-    def render(self, image: np.ndarray, faces: list[Face], mode: str | None = None) -> np.ndarray:
-        """``image`` with every face covered (or boxed, in ``boxes`` mode, where the tracked boxes are drawn)."""
-        if (mode or self.pipeline.mode) != "boxes":
+    def render(self, image: np.ndarray | YuvFrame, faces: list[Face], mode: str | None = None) -> np.ndarray | YuvFrame:
+        """``image`` with every face covered (or boxed, in ``boxes`` mode, where the tracked boxes are drawn).
+
+        An RGB ``image`` is left as it is and a new array returned; a :class:`YuvFrame` is drawn on and returned,
+        each cover converted to RGB and back over its own square only.
+        """
+        mode = mode or self.pipeline.mode
+        if mode != "boxes":
             faces = self.cover(faces)
-        return self.pipeline.render(image, faces, mode)
+        if not isinstance(image, YuvFrame):
+            return self.pipeline.render(image, faces, mode)
+        if mode != "emoji":  # labels reach outside the covers: draw on the whole frame
+            rgb = image.rgb()
+            image.put_rgb(self.pipeline.render(rgb, faces, mode, copy=False), 0, 0)
+            return image
+        for f in sorted(faces, key=lambda f: -(f.width * f.height)):  # largest first, as render() draws them
+            left, top, side = emoji_box(f.box, self.pipeline.emoji_scale)
+            rgb, ox, oy = image.region_rgb(left - 1, top - 1, left + side + 1, top + side + 1)
+            if rgb.size == 0:
+                continue
+            moved = replace(f, box=(f.box[0] - ox, f.box[1] - oy, f.box[2] - ox, f.box[3] - oy))
+            image.put_rgb(self.pipeline.render(rgb, [moved], mode, copy=False), ox, oy)
+        return image
+
+
+def _scaled(face: Face, sx: float, sy: float) -> Face:
+    """``face`` found in a picture shrunk by ``sx``, ``sy``, in the full frame's pixels."""
+    x1, y1, x2, y2 = face.box
+    lm = None if face.landmarks is None else face.landmarks * np.array([sx, sy], np.float32)
+    return replace(face, box=(x1 * sx, y1 * sy, x2 * sx, y2 * sy), landmarks=lm)
+
+
+def _around(faces: list[Face], width: int, height: int, reach: float) -> tuple[int, int, int, int]:
+    """The region of a ``width`` x ``height`` frame that holds, for every face, the square reaching ``reach`` times
+    its box's longer side from its centre (the classifier's crop), and two pixels more."""
+    x0, y0, x1, y1 = width, height, 0, 0
+    for f in faces:
+        bx1, by1, bx2, by2 = f.box
+        r = reach * max(bx2 - bx1, by2 - by1) + 2
+        cx, cy = (bx1 + bx2) / 2, (by1 + by2) / 2
+        x0, y0, x1, y1 = min(x0, cx - r), min(y0, cy - r), max(x1, cx + r), max(y1, cy + r)
+    return int(max(0, x0)), int(max(0, y0)), int(min(width, np.ceil(x1))), int(min(height, np.ceil(y1)))
 
 
 @dataclass
@@ -266,10 +344,31 @@ def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
     return False
 
 
+class _NoBar:
+    """Stands in for a progress bar when none is shown (so tqdm is not even imported)."""
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+
+def _progress_bar(show: bool, total: int | None, name: str) -> Any:
+    if not show:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc=name, leave=False, dynamic_ncols=True, smoothing=0.1, file=None)
+
+
 def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *,
                   detect_every: int | None = DEFAULT_DETECT_EVERY,
                   mode: str | None = None, on_frame: Callable[[int, float, list[Face]], None] | None = None,
-                  progress: bool = True, preset: str = "veryfast", crf: int = 23, keep_audio: bool = True,
+                  progress: bool = True, preset: str = "veryfast", crf: int | None = None, keep_audio: bool = True,
                   max_frames: int | None = None, allow_truncated: bool = False,
                   coverage: Coverage = DEFAULT_COVERAGE) -> VideoReport:
     """Emojify a video file into an H.264 MP4 at ``dst`` (or only analyze it when ``dst`` is None).
@@ -280,19 +379,26 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
     Raises :class:`InputError` for unusable input or output, :class:`Interrupted` on Ctrl-C;
     in both cases nothing is left under ``dst``.
     """
-    from tqdm import tqdm
-
-    from facemoji.video.io import FrameQueue, VideoReader, VideoWriter, check_output_path, is_url, queue_bytes
+    from facemoji.video.io import (
+        DEFAULT_CRF,
+        FrameQueue,
+        VideoReader,
+        VideoWriter,
+        check_output_path,
+        is_url,
+        queue_bytes,
+    )
 
     if dst is not None:
         check_output_path(dst, (str(src),))
-    reader = VideoReader(src, threads=0, with_audio=keep_audio and dst is not None)
+    # frames stay in the codec's 4:2:0 planes from the decoder to the encoder (see facemoji.video.yuv)
+    reader = VideoReader(src, threads=0, with_audio=keep_audio and dst is not None, yuv=True)
     writer: VideoWriter | None = None
     stop = threading.Event()
     errors: list[BaseException] = []
     threads: list[threading.Thread] = []
-    inq: queue.Queue = FrameQueue(queue_bytes(*reader.size))  # bounded in bytes: a few frames at 4K
-    outq: queue.Queue = FrameQueue(queue_bytes(*reader.size))
+    inq: queue.Queue = FrameQueue(queue_bytes(*reader.size, 1.5))  # bounded in bytes: a few frames at 4K
+    outq: queue.Queue = FrameQueue(queue_bytes(*reader.size, 1.5))
     done = 0
 
     def halt() -> None:
@@ -312,12 +418,16 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
         audio_mode = "none"
         if dst is not None:
             writer = VideoWriter(dst, w, h, reader.rate, time_base=reader.time_base, audio=reader.audio,
-                                 preset=preset, crf=crf)
+                                 preset=preset, crf=DEFAULT_CRF if crf is None else crf)
             if reader.audio is not None:
                 audio_mode = "copied" if writer.audio_copy else "transcoded to AAC"
         if detect_every and coverage.detect_every is not None:  # an explicit choice wins over the preset's
             coverage = replace(coverage, detect_every=detect_every)
-        follower = FaceFollower(pipeline, detect_every or auto_detect_every(reader.fps), coverage=coverage)
+        every = detect_every or auto_detect_every(reader.fps)
+        # on the automatic schedule, expressions are read less often than faces are detected; a chosen
+        # --detect-every reads them on every detection, as before
+        reads = auto_classify_every(reader.fps, every) if detect_every is None else None
+        follower = FaceFollower(pipeline, every, coverage=coverage, classify_every=reads)
         timeline = Timeline()
         frame_dur = 1.0 / reader.fps if reader.fps else 1 / 30
         total = reader.frame_count if max_frames is None else min(reader.frame_count or max_frames, max_frames)
@@ -359,8 +469,7 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
         start = time.perf_counter()
         faces_seen = 0
         last_time = 0.0
-        with tqdm(total=total, unit="frame", desc=Path(str(src)).name[:30], disable=not progress, leave=False,
-                  dynamic_ncols=True, smoothing=0.1, file=None) as bar:
+        with _progress_bar(progress, total, Path(str(src)).name[:30]) as bar:
             while True:
                 try:
                     item = inq.get(timeout=0.2)
