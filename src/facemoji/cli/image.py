@@ -68,9 +68,16 @@ def output_path(src: Path, root: Path, out: str | None, single: bool) -> Path:
     return o / rel
 
 
-def run(args: argparse.Namespace) -> int:
+def _progress(items: list, show: bool):
+    """``items``, behind a progress bar on standard error when ``show`` (tqdm is imported only then)."""
+    if not show:
+        return items
     from tqdm import tqdm
 
+    return tqdm(items, desc="images", unit="img", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
     from facemoji.imageio import read_image, write_image
 
     if args.max_megapixels <= 0:
@@ -90,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     failures: list[tuple[str, str]] = list(bad)
     n_faces = 0
     show = not args.quiet and len(inputs) > 1
-    for src, root in tqdm(inputs, desc="images", unit="img", disable=not show, file=sys.stderr):
+    for src, root in _progress(inputs, show):
         try:
             img = read_image(src, max_pixels)
             out_img, faces = pipe.process(img)
