@@ -43,6 +43,7 @@ class DistillConfig:
     ferplus: str | None = None
     realfaces: str | None = None
     teacher: str | None = None
+    init: str | None = None  # start the student from this distillation checkpoint instead of the teacher's network
     out: str = "runs/distill"
     arch: str = ""
     epochs: int = 6
@@ -133,6 +134,8 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
     model, meta = load_shipped(teacher.path)
     cfg.arch = meta["facemoji.arch"]
     cfg.mean, cfg.std = normalization(meta)
+    if cfg.init:
+        model.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=False)["model"])
 
     train = load_dataset(cfg.data, "train")
     if cfg.limit:
@@ -251,6 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ferplus", help="FER+ votes (.npz)")
     ap.add_argument("--realfaces", help="real photographs (.npz: x, y, box, names, source)")
     ap.add_argument("--teacher", help="teacher ONNX model (default: the shipped one)")
+    ap.add_argument("--init", help="start the student from this checkpoint (default: the teacher's own network)")
     ap.add_argument("--out", default="runs/distill")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     defaults = DistillConfig(data="", val_data="")
