@@ -44,6 +44,7 @@ from videos import (  # noqa: E402
     make_clip,
     read_frames,
     visible_area,
+    wandering_face,
 )
 
 
@@ -158,7 +159,6 @@ SIZES = ((640, 480), (1280, 720), (1920, 1080), (3840, 2160))
 def compose_clip(path: Path, width: int, height: int, frames: int, fps: int = 30) -> Path:
     """The astronaut's face wandering and changing size (a quarter to a half of the height), AAC tone beside."""
     import av
-    import cv2
 
     from videos import background
 
@@ -173,13 +173,7 @@ def compose_clip(path: Path, width: int, height: int, frames: int, fps: int = 30
         chunk = aus.codec_context.frame_size or 1024
         samples = 0
         for i in range(frames):
-            t = i / fps
-            side = int(height * (0.375 + 0.125 * np.sin(t * 1.7)))
-            x = int((width - side) * (0.5 + 0.45 * np.sin(t * 0.9)))
-            y = int((height - side) * (0.5 + 0.4 * np.sin(t * 1.3)))
-            img = bg.copy()
-            img[y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_LINEAR)
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f = av.VideoFrame.from_ndarray(wandering_face(bg, face, i, fps), format="rgb24")
             f.pts, f.time_base = i, Fraction(1, fps)
             for p in vs.encode(f):
                 out.mux(p)

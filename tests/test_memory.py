@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from facemoji.overlay.emoji import DEFAULT_CACHE_BYTES
+from videos import wandering_face
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 
@@ -135,13 +136,7 @@ def compose_clip(path: Path, width: int, height: int, face: np.ndarray, frames: 
         vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
         vs.options = {"preset": "ultrafast", "crf": "20"}
         for i in range(frames):
-            t = i / fps
-            side = int(height * (0.375 + 0.125 * np.sin(t * 1.7)))
-            x = int((width - side) * (0.5 + 0.45 * np.sin(t * 0.9)))
-            y = int((height - side) * (0.5 + 0.4 * np.sin(t * 1.3)))
-            img = bg.copy()
-            img[y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_LINEAR)
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f = av.VideoFrame.from_ndarray(wandering_face(bg, face, i, fps), format="rgb24")
             f.pts, f.time_base = i, Fraction(1, fps)
             for p in vs.encode(f):
                 out.mux(p)

@@ -30,6 +30,18 @@ def astronaut_crop() -> np.ndarray:
     return data.astronaut()[20:220, 125:325].copy()
 
 
+def wandering_face(bg: np.ndarray, face: np.ndarray, i: int, fps: float) -> np.ndarray:
+    """Frame ``i`` of ``face`` wandering over ``bg`` while its side changes between a quarter and a half of the height."""
+    height, width = bg.shape[:2]
+    t = i / fps
+    side = int(height * (0.375 + 0.125 * np.sin(t * 1.7)))
+    x = int((width - side) * (0.5 + 0.45 * np.sin(t * 0.9)))
+    y = int((height - side) * (0.5 + 0.4 * np.sin(t * 1.3)))
+    img = bg.copy()
+    img[y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_LINEAR)
+    return img
+
+
 def background(size: tuple[int, int], seed: int = 0) -> np.ndarray:
     """A soft, faceless background: smooth colour gradients plus mild noise (RGB, (h, w))."""
     h, w = size
