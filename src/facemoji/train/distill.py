@@ -94,15 +94,11 @@ def class_sampling_weights(y: np.ndarray, power: float) -> np.ndarray:
     return w / w.sum()
 
 
-@torch.no_grad()
-def single_pass_probs(model: torch.nn.Module, x_u8: np.ndarray, mean: float, std: float, bs: int = 512) -> np.ndarray:
-    model.eval()
-    out = []
-    for i in range(0, len(x_u8), bs):
-        xb = torch.from_numpy(x_u8[i : i + bs]).float().unsqueeze(1) / 255.0
-        xb = ((xb - mean) / std).contiguous(memory_format=torch.channels_last)
-        out.append(torch.softmax(model(xb), 1).numpy())
-    return np.concatenate(out)
+def single_pass_probs(model: torch.nn.Module, x_u8: np.ndarray, mean: float, std: float) -> np.ndarray:
+    """Probabilities of one pass of the network (no test-time views) for uint8 (N, 48, 48) faces, float32."""
+    from facemoji.train.trainer import TrainConfig, predict_proba
+
+    return predict_proba(model, x_u8, TrainConfig(data="", mean=mean, std=std), tta=False)
 
 
 def real_figures(probs: np.ndarray, y: np.ndarray) -> dict:
