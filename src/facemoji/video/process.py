@@ -145,12 +145,14 @@ class FaceFollower:
         if not isinstance(image, YuvFrame):
             self.pipeline.classify(image, faces)
             return
-        crop = getattr(self.pipeline.classifier, "crop", None) or {}
-        reach = float(crop.get("scale", 1.0)) / 2 + abs(float(crop.get("dx", 0.0))) + abs(float(crop.get("dy", 0.0)))
+        reach = self.pipeline.classifier.crop_spec.reach
         x0, y0, x1, y1 = _around(faces, image.width, image.height, max(reach, 0.5))
         rgb, ox, oy = image.region_rgb(x0, y0, x1, y1)
-        # boxes in the region's pixels; where a face's square runs past the region, the region is the frame's edge
-        moved = [Face(box=(f.box[0] - ox, f.box[1] - oy, f.box[2] - ox, f.box[3] - oy)) for f in faces]
+        # boxes (and landmarks, for a model that aligns on the eyes) in the region's pixels; where a face's square
+        # runs past the region, the region is the frame's edge
+        shift = np.array([ox, oy], np.float32)
+        moved = [Face(box=(f.box[0] - ox, f.box[1] - oy, f.box[2] - ox, f.box[3] - oy),
+                      landmarks=None if f.landmarks is None else f.landmarks - shift) for f in faces]
         self.pipeline.classify(rgb, moved)
         for f, m in zip(faces, moved, strict=True):
             f.emotion, f.probabilities = m.emotion, m.probabilities
