@@ -191,9 +191,10 @@ class CenterFace:
         self._session = _load_session(threads)
         self._input = self._session.get_inputs()[0].name
 
-    def detect(self, image: np.ndarray) -> list[Face]:
+    def detect(self, image: np.ndarray, size: int | None = None) -> list[Face]:
+        """Faces of an RGB image, resized so its longer side is ``size`` pixels (default: the detector's ``size``)."""
         h, w = image.shape[:2]
-        scale = self.size / max(h, w)
+        scale = (size or self.size) / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         ph, pw = math.ceil(nh / 32) * 32, math.ceil(nw / 32) * 32
         resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
