@@ -65,7 +65,10 @@ class Coverage:
     (``ADAPTIVE_SURPRISE``), or moves more than ``ADAPTIVE_MOTION`` of its size between detections; ``pad``: share of the box added on every side;
     ``max_coast``: seconds a cover stays on a face the detector lost; ``detect_every``: frames between
     detections (None: the caller's choice); ``profile``: a second detection pass with the Haar profile cascade,
-    every ``profile_every`` frames.
+    every ``profile_every`` frames; ``focus``: between whole-frame scans (every ``full_every`` frames, by default
+    twice ``detect_every``), look for the tracked faces only in windows around them, each at the scale that shows
+    its face about :data:`FOCUS_FACE_PX` pixels across; new faces elsewhere wait for the next whole-frame scan,
+    which comes on the next frame when a tracked face was not found in its window (a cut, a face gone).
     """
 
     lead: float = 1.0
@@ -76,13 +79,18 @@ class Coverage:
     detect_every: int | None = None
     profile: bool = False
     profile_every: int = 3
+    focus: bool = True
+    full_every: int | None = None
 
 
 DEFAULT_COVERAGE = Coverage()
-STRICT_COVERAGE = Coverage(lead=1.0, unsure=1.0, pad=0.08, max_coast=1.0, detect_every=1, profile=True)
+STRICT_COVERAGE = Coverage(lead=1.0, unsure=1.0, pad=0.08, max_coast=1.0, detect_every=1, profile=True, focus=False)
 PROFILE_SIZE = 320  # longer side the frame is scaled to for the profile pass
 ADAPTIVE_MOTION = 0.4  # share of its size a face may move between detections before detection runs every frame
 ADAPTIVE_SURPRISE = 0.1  # a face found this far (share of its size) from its predicted box is detected again next
+FOCUS_FACE_PX = 48  # in a window around a tracked face, the face is shown to the detector about this wide
+FOCUS_REACH = 0.5  # the window reaches this share of the face's size beyond its predicted box on every side
+FOCUS_MAX_AREA = 0.35  # windows covering more of the frame than this: the whole frame is scanned instead
 
 
 def _overlaps(box: tuple[float, ...], others: list[Face], limit: float = 0.3) -> bool:
@@ -113,6 +121,11 @@ class FaceFollower:
         self.count = 0
         self.time = 0.0
         self.detected_at = 0.0  # time of the last frame the detector ran on
+        self.full_every = max(1, coverage.full_every or 2 * self.detect_every)
+        self.scanned_at = -self.full_every  # frame number of the last whole-frame scan
+        self.scans = 0  # whole-frame scans so far (the rest of the detections looked only near tracked faces)
+        self._scan_next = False
+        self._focus = coverage.focus and getattr(pipeline.detector, "name", "") == "centerface"
         self.step_seconds = 1 / 30  # how long a frame shows; measured from the frames' times
         self._profile = None
         if coverage.profile:
@@ -136,6 +149,59 @@ class FaceFollower:
                 if not _overlaps(hit.box, faces):
                     faces.append(Face(box=hit.box, score=0.5))
         return faces if sx == sy == 1.0 else [_scaled(f, sx, sy) for f in faces]
+
+    def focus_windows(self, width: int, height: int, t: float) -> list[tuple[float, float, float, float, float]]:
+        """Windows (x0, y0, x1, y1, scale) around the tracked faces' predicted boxes at ``t``, overlapping ones
+        merged; the window reaches :data:`FOCUS_REACH` of its face's size beyond the box, plus half the distance
+        the face was extrapolated, and its scale shows its smallest face about :data:`FOCUS_FACE_PX` wide."""
+        wins: list[list[float]] = []
+        for tr in self.tracker.tracks:
+            x1, y1, x2, y2 = tr.predict(t, self.coverage.max_coast)
+            side = max(x2 - x1, y2 - y1, 1.0)
+            m = FOCUS_REACH * side + 0.5 * float(np.abs(tr.velocity).max()) * max(0.0, t - tr.time)
+            win = [max(0.0, x1 - m), max(0.0, y1 - m), min(float(width), x2 + m), min(float(height), y2 + m),
+                   min(1.0, FOCUS_FACE_PX / side)]
+            if win[2] > win[0] and win[3] > win[1]:
+                wins.append(win)
+        merged = True
+        while merged and len(wins) > 1:
+            merged = False
+            for i in range(len(wins)):
+                for j in range(i + 1, len(wins)):
+                    a, b = wins[i], wins[j]
+                    if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                        wins[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4])]
+                        del wins[j]
+                        merged = True
+                        break
+                if merged:
+                    break
+        return [tuple(w) for w in wins]  # type: ignore[misc]
+
+    def detect_near(self, image: np.ndarray | YuvFrame, t: float) -> list[Face] | None:
+        """The tracked faces looked for only in windows around where they should be at ``t`` (see
+        :meth:`focus_windows`); None when the windows would cover :data:`FOCUS_MAX_AREA` of the frame or more,
+        where a whole-frame scan costs about as much."""
+        height, width = image.shape[:2]
+        wins = self.focus_windows(width, height, t)
+        if sum((w[2] - w[0]) * (w[3] - w[1]) for w in wins) >= FOCUS_MAX_AREA * width * height:
+            return None
+        found: list[Face] = []
+        for x0, y0, x1, y1, scale in wins:
+            side = max(1, round(max(x1 - x0, y1 - y0) * scale))
+            if isinstance(image, YuvFrame):  # shrunk here, plane by plane, before the one conversion
+                pic, sx, sy, ox, oy = image.small_region_rgb(x0, y0, x1, y1, side)
+                side = max(pic.shape[:2])
+            else:  # the detector shrinks it and gives boxes in the window's pixels
+                ox, oy, sx, sy = int(x0), int(y0), 1.0, 1.0
+                pic = image[oy : int(np.ceil(y1)), ox : int(np.ceil(x1))]
+            if pic.size == 0:
+                continue
+            for f in self.pipeline.detector.detect(pic, side):
+                f = _shifted(_scaled(f, sx, sy), ox, oy)
+                if not _overlaps(f.box, found, 0.5):
+                    found.append(f)
+        return found
 
     def classify(self, image: np.ndarray | YuvFrame, faces: list[Face]) -> None:
         """Read the expression of ``faces`` (fills their emotion and probabilities).
@@ -165,7 +231,19 @@ class FaceFollower:
             self.step_seconds = min(0.5, t - self.time)
         self.time = t
         if self.count % self.detect_every == 0 or (self.coverage.adaptive and self._unsure(t)):
-            faces = self.detect(image)
+            faces = None
+            tracked = len(self.tracker.tracks)
+            if (self._focus and tracked and not self._scan_next
+                    and self.count - self.scanned_at < self.full_every):
+                faces = self.detect_near(image, t)
+                # a tracked face not found near where it should be (it left, turned away, or the shot changed):
+                # the whole frame is scanned at the next detection, which comes on the next frame (unsure track)
+                self._scan_next = faces is not None and len(faces) < tracked
+            if faces is None:
+                self._scan_next = False
+                faces = self.detect(image)
+                self.scanned_at = self.count
+                self.scans += 1
             self.detected_at = t
             if faces and (self.count % self.classify_every == 0 or self._new_faces(faces, t)):
                 self.classify(image, faces)
@@ -234,6 +312,13 @@ def _scaled(face: Face, sx: float, sy: float) -> Face:
     x1, y1, x2, y2 = face.box
     lm = None if face.landmarks is None else face.landmarks * np.array([sx, sy], np.float32)
     return replace(face, box=(x1 * sx, y1 * sy, x2 * sx, y2 * sy), landmarks=lm)
+
+
+def _shifted(face: Face, dx: float, dy: float) -> Face:
+    """``face`` moved by (``dx``, ``dy``) pixels."""
+    x1, y1, x2, y2 = face.box
+    lm = None if face.landmarks is None else face.landmarks + np.array([dx, dy], np.float32)
+    return replace(face, box=(x1 + dx, y1 + dy, x2 + dx, y2 + dy), landmarks=lm)
 
 
 def _around(faces: list[Face], width: int, height: int, reach: float) -> tuple[int, int, int, int]:

@@ -119,16 +119,29 @@ class YuvFrame:
         Each plane is shrunk on its own (area averaging) before the one small conversion. The scales take
         a box in the small picture to the frame's pixels. A frame no larger than ``max_side`` comes whole.
         """
-        w, h = self.width, self.height
-        if max(w, h) <= max_side:
-            return self.rgb(), 1.0, 1.0
+        rgb, sx, sy, _, _ = self.small_region_rgb(0, 0, self.width, self.height, max_side)
+        return rgb, sx, sy
+
+    def small_region_rgb(self, x0: float, y0: float, x1: float, y1: float,
+                         max_side: int) -> tuple[np.ndarray, float, float, int, int]:
+        """A region (widened to even edges) scaled down so its longer side is about ``max_side``, as RGB.
+
+        Returns (rgb, x scale, y scale, x0, y0): a point (x, y) of the small picture is (x0 + x * sx, y0 + y * sy)
+        in the frame. A region no larger than ``max_side`` comes at full size; an empty one as a 0x0 picture.
+        """
+        x0, y0, x1, y1 = self.even_region(x0, y0, x1, y1)
+        w, h = x1 - x0, y1 - y0
+        if w <= 0 or h <= 0 or max(w, h) <= max_side:
+            rgb, x0, y0 = self.region_rgb(x0, y0, x1, y1)
+            return rgb, 1.0, 1.0, x0, y0
         s = max_side / max(w, h)
         sw, sh = max(2, 2 * round(w * s / 2)), max(2, 2 * round(h * s / 2))
         packed = np.empty((sh * 3 // 2, sw), np.uint8)
         flat = packed.reshape(-1)
         n, q = sw * sh, sw * sh // 4
-        packed[:sh] = cv2.resize(self.y, (sw, sh), interpolation=cv2.INTER_AREA)
+        packed[:sh] = cv2.resize(self.y[y0:y1, x0:x1], (sw, sh), interpolation=cv2.INTER_AREA)
         cw, ch = sw // 2, sh // 2
-        flat[n : n + q].reshape(ch, cw)[...] = cv2.resize(self.u, (cw, ch), interpolation=cv2.INTER_AREA)
-        flat[n + q :].reshape(ch, cw)[...] = cv2.resize(self.v, (cw, ch), interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(packed, cv2.COLOR_YUV2RGB_I420), w / sw, h / sh
+        for plane, start in ((self.u, n), (self.v, n + q)):
+            flat[start : start + q].reshape(ch, cw)[...] = cv2.resize(
+                plane[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], (cw, ch), interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(packed, cv2.COLOR_YUV2RGB_I420), w / sw, h / sh, x0, y0

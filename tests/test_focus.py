@@ -1,0 +1,105 @@
+"""Focused detection in videos: between whole-frame scans, tracked faces are looked for near where they should be.
+
+The frames are scikit-image's astronaut pasted over a soft background (``videos.py``), as RGB arrays and as the
+4:2:0 frames the video path uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from facemoji.video.process import DEFAULT_COVERAGE, STRICT_COVERAGE, FaceFollower
+from facemoji.video.yuv import YuvFrame
+from videos import astronaut_crop, background, paste
+
+FPS = 30
+
+
+def iou(a, b) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / area
+
+
+def frame_with(squares: list[tuple[int, int, int]], size=(640, 480)) -> np.ndarray:
+    img = background((size[1], size[0]), 1)
+    face = astronaut_crop()
+    for sq in squares:
+        paste(img, face, sq)
+    return img
+
+
+@pytest.mark.parametrize("as_yuv", [False, True])
+def test_a_focused_detection_finds_the_face_where_a_whole_scan_does(pipeline, as_yuv) -> None:
+    img = frame_with([(380, 150, 150)])
+    frame = YuvFrame.from_rgb(img) if as_yuv else img
+    follower = FaceFollower(pipeline, detect_every=3)
+    follower.step(frame, 0.0)  # a whole-frame scan starts the track
+    assert follower.scans == 1 and len(follower.tracker.tracks) == 1
+    near = follower.detect_near(frame, 1 / FPS)
+    whole = follower.detect(frame)
+    assert near is not None and len(near) == len(whole) == 1
+    assert iou(near[0].box, whole[0].box) > 0.85
+    # the window is a small part of the frame, and the detector's picture of it is small
+    (x0, y0, x1, y1, scale), = follower.focus_windows(640, 480, 1 / FPS)
+    assert (x1 - x0) * (y1 - y0) < 0.25 * 640 * 480
+    assert max(x1 - x0, y1 - y0) * scale < pipeline.detector.size / 2
+
+
+def test_whole_frame_scans_run_every_second_detection(pipeline) -> None:
+    still = [frame_with([(380, 150, 150)])] * 30
+    follower = FaceFollower(pipeline, detect_every=3)
+    detections = 0
+    for i, img in enumerate(still):
+        faces = follower.step(img, i / FPS)
+        detections += follower.detected_at == i / FPS
+        assert len(faces) == 1
+    assert follower.scans == 5  # frames 0, 6, 12, 18, 24; the other detections looked near the face only
+    assert detections > follower.scans
+    # with focus off, every detection scans the whole frame
+    plain = FaceFollower(pipeline, detect_every=3, coverage=replace(DEFAULT_COVERAGE, focus=False))
+    plain_detections = 0
+    for i, img in enumerate(still):
+        plain.step(img, i / FPS)
+        plain_detections += plain.detected_at == i / FPS
+    assert plain.scans == plain_detections >= 10
+
+
+def test_a_new_face_away_from_the_tracked_one_is_found_by_the_next_scan(pipeline) -> None:
+    one = frame_with([(40, 150, 150)])
+    two = frame_with([(40, 150, 150), (440, 200, 150)])
+    follower = FaceFollower(pipeline, detect_every=3)
+    found_at = None
+    for i in range(30):
+        faces = follower.step(one if i < 8 else two, i / FPS)
+        if found_at is None and len(faces) == 2:
+            found_at = i
+    assert found_at is not None and found_at <= 8 + follower.full_every
+    assert len(follower.tracker.tracks) == 2
+
+
+def test_strict_scans_the_whole_frame_every_time(pipeline) -> None:
+    img = frame_with([(380, 150, 150)])
+    follower = FaceFollower(pipeline, detect_every=3, coverage=STRICT_COVERAGE)
+    for i in range(6):
+        follower.step(img, i / FPS)
+    assert follower.scans == 6
+
+
+def test_after_a_cut_the_new_face_elsewhere_is_found_within_three_frames(pipeline) -> None:
+    """A tracked face missing from its window makes the next detection scan the whole frame."""
+    before = frame_with([(40, 150, 150)])
+    after = frame_with([(440, 200, 150)])
+    cut = 7  # right after the scan of frame 6: the next scheduled scan would be at frame 12
+    follower = FaceFollower(pipeline, detect_every=3)
+    found_at = None
+    for i in range(20):
+        faces = follower.step(before if i < cut else after, i / FPS)
+        if i >= cut and found_at is None and any(f.box[0] > 400 for f in faces):
+            found_at = i
+    assert found_at is not None and found_at - cut <= 3
