@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.resources
+
 import numpy as np
 import pytest
+from skimage import data
 
 from conftest import compose_faces
 from facemoji.overlay import EmojiSet, render
@@ -81,3 +84,31 @@ def test_tiny_and_outside_boxes_do_not_fail(emoji, astronaut):
 def test_unknown_mode_is_rejected(astronaut):
     with pytest.raises(ValueError, match="mode"):
         render(astronaut, [], "blur")
+
+
+def test_emoji_decoded_without_pillow_match_pillows_reading(emoji) -> None:
+    from PIL import Image
+
+    from facemoji.labels import EMOTIONS
+
+    folder = importlib.resources.files("facemoji") / "assets" / "emoji"
+    for name in EMOTIONS:
+        with Image.open(str(folder / f"{name}.png")) as im:
+            assert np.array_equal(emoji.images[name], np.asarray(im.convert("RGBA")))
+
+
+def test_emoji_without_alpha_are_opaque_and_a_broken_file_is_named(tmp_path) -> None:
+    from PIL import Image
+
+    from facemoji.labels import EMOTIONS
+
+    rgb = data.astronaut()[:64, :64]
+    for name in EMOTIONS:
+        Image.fromarray(rgb).save(tmp_path / f"{name}.png")
+    custom = EmojiSet(str(tmp_path))
+    assert custom.images["happy"].shape == (64, 64, 4)
+    assert (custom.images["happy"][..., 3] == 255).all()
+    assert np.array_equal(custom.images["happy"][..., :3], rgb)
+    (tmp_path / "sad.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="sad.png"):
+        EmojiSet(str(tmp_path))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.resources
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -61,18 +62,30 @@ def blend_premultiplied(roi: np.ndarray, colour: np.ndarray, inverse_alpha: np.n
     cv2.add(cv2.multiply(roi, inverse_alpha, scale=1 / 255), colour, dst=roi)
 
 
+def read_rgba(data: bytes, name: str) -> np.ndarray:
+    """An image file's bytes as RGBA uint8 (opaque where the file has no alpha), decoded by OpenCV, which the
+    runtime loads anyway (Pillow stays out of the video and camera paths' start-up)."""
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError(f"{name}: not a readable image")
+    if img.dtype != np.uint8:  # 16-bit PNG
+        img = (img // 257).astype(np.uint8)
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGRA)
+    elif img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2BGRA)
+    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)
+
+
 class EmojiSet:
     """The seven emoji as RGBA images, with a cache of resized copies bounded in bytes."""
 
     def __init__(self, folder: str | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        from PIL import Image
-
         base = importlib.resources.files("facemoji") / "assets" / "emoji" if folder is None else None
         self.images: dict[str, np.ndarray] = {}
         for name in EMOTIONS:
-            path = (base / f"{name}.png") if base is not None else f"{folder}/{name}.png"
-            with Image.open(str(path)) as im:
-                self.images[name] = np.asarray(im.convert("RGBA"))
+            path = (base / f"{name}.png") if base is not None else Path(f"{folder}/{name}.png")
+            self.images[name] = read_rgba(path.read_bytes(), str(path))
         self.cache = ByteLRU(cache_bytes)
 
     def get(self, emotion: str, side: int) -> tuple[np.ndarray, np.ndarray]:
