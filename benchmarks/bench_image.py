@@ -70,13 +70,20 @@ def bench_frame(pipe: Pipeline, path: Path, runs: int, inner: int) -> dict[str, 
     return med
 
 
+def facemoji_command() -> list[str]:
+    """This interpreter's ``facemoji`` console script (not whichever is first on PATH), else ``python -m facemoji``."""
+    script = Path(sys.executable).with_name("facemoji")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "facemoji"]
+
+
 def cold_start(path: Path, runs: int) -> tuple[list[float], list[float]]:
     """Wall seconds and peak resident MiB (the child's own ``ru_maxrss``) of ``facemoji image`` as a fresh process."""
     times, peaks = [], []
+    command = facemoji_command()
     with tempfile.TemporaryDirectory() as d:
         for i in range(runs):
             t = time.perf_counter()
-            proc = subprocess.Popen(["facemoji", "image", str(path), "-o", f"{d}/out{i}.jpg", "-q"])
+            proc = subprocess.Popen([*command, "image", str(path), "-o", f"{d}/out{i}.jpg", "-q"])
             _, status, usage = os.wait4(proc.pid, 0)
             times.append(time.perf_counter() - t)
             if os.waitstatus_to_exitcode(status) != 0:
