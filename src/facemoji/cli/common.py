@@ -39,7 +39,8 @@ def add_pipeline_options(p: argparse.ArgumentParser, detect_size: int) -> None:
     g.add_argument("--threads", type=int, default=2, help="CPU threads for the models (default: 2)")
 
 
-def build_pipeline(args: argparse.Namespace):
+def build_pipeline(args: argparse.Namespace, background: bool = False):
+    """The pipeline the options ask for (``background``: see :class:`~facemoji.pipeline.Pipeline`)."""
     from facemoji.errors import InputError
     from facemoji.pipeline import Pipeline
 
@@ -48,8 +49,8 @@ def build_pipeline(args: argparse.Namespace):
     if not 0 < args.threshold < 1:
         raise InputError(f"--threshold must be between 0 and 1, got {args.threshold}")
     kw = {} if args.emoji_scale is None else {"emoji_scale": args.emoji_scale}
-    return Pipeline(detector=args.detector, model=args.model, detect_size=args.detect_size,
-                    threshold=args.threshold, mode=args.mode, threads=args.threads, cover=args.cover, **kw)
+    return Pipeline(detector=args.detector, model=args.model, detect_size=args.detect_size, threshold=args.threshold,
+                    mode=args.mode, threads=args.threads, cover=args.cover, background=background, **kw)
 
 
 def open_json_out(target: str | None) -> IO[str] | None:

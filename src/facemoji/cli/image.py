@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from facemoji.cli.common import add_pipeline_options, build_pipeline, dump_json, open_json_out
-from facemoji.errors import FacemojiError, InputError
+from facemoji.errors import FacemojiError, InputError, ModelError
 from facemoji.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 from facemoji.pipeline import PHOTO_DETECT_SIZE
 
@@ -91,12 +91,14 @@ def run(args: argparse.Namespace) -> int:
     single = len(inputs) == 1 and len(args.paths) == 1 and not Path(args.paths[0]).is_dir()
     if args.output and not single and Path(args.output).suffix.lower() in IMAGE_SUFFIXES and not Path(args.output).is_dir():
         raise InputError(f"-o {args.output}: several inputs need an output folder, not a file name")
-    pipe = build_pipeline(args)
+    pipe = build_pipeline(args, background=True)  # the models load while the first image is read
     max_pixels = int(args.max_megapixels * 1e6)
     records: list[dict] = []
     failures: list[tuple[str, str]] = list(bad)
     n_faces = 0
     show = not args.quiet and len(inputs) > 1
+    if show:
+        pipe.wait()  # no progress bar drawn before a model error
     for src, root in _progress(inputs, show):
         try:
             img = read_image(src, max_pixels)
@@ -117,10 +119,13 @@ def run(args: argparse.Namespace) -> int:
                 rec["output"] = str(dst)
             records.append(rec)
             n_faces += len(faces)
+        except ModelError:
+            raise  # a model that cannot load fails the command, not this image
         except FacemojiError as e:
             failures.append((str(src), str(e).removeprefix(f"{src}: ")))
         except OSError as e:
             failures.append((str(src), f"cannot write output ({e.strerror or e})"))
+    pipe.wait()  # a model that failed to load is the error even when no image could be read
     if args.json:
         dump_json({"version": 1, "images": records,
                    "errors": [{"path": p, "error": why} for p, why in failures]}, args.json)
