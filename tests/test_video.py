@@ -591,3 +591,14 @@ def test_ctrl_c_leaves_no_output(tmp_path) -> None:
     assert "Traceback" not in err
     assert not out.exists() and not (tmp_path / "f.jsonl").exists()
     assert not [p for p in tmp_path.iterdir() if ".part" in p.name]
+
+
+def test_cli_model_that_cannot_load_is_one_error_and_no_output(small_clip, tmp_path) -> None:
+    """The models load while the video is opened; a broken one still fails the command cleanly."""
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"\x08\x07 not an onnx model")
+    out = tmp_path / "out.mp4"
+    r = cli("video", str(small_clip.path), "-o", str(out), "--model", str(broken), "--json", str(tmp_path / "f.jsonl"))
+    assert_clean_failure(r, "broken.onnx")
+    assert not out.exists() and not (tmp_path / "f.jsonl").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.onnx"]  # no temporary file left either

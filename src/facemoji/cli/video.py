@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     dst = None if args.no_video else Path(args.output) if args.output else default_output(src)
     if dst is not None and dst.suffix.lower() not in (".mp4", ".m4v", ".mov"):
         raise InputError(f"{dst}: the output is an H.264 MP4; give it a .mp4 name")
-    pipe = build_pipeline(args)
+    pipe = build_pipeline(args, background=True)  # the models load while the video is opened
     sinks: list[RecordSink] = []
     try:
         if args.json:
