@@ -8,7 +8,7 @@ original, faces showing in the output (more than 25% of the box unchanged), the 
 
 The coverage table also gives each run's frames/s as ``facemoji video`` reports it (processing only, start-up
 excluded; one run each, short clips). Speed proper: ``--runs`` times each setting on a 640x480 clip of two faces
-crossing (90 frames): frames/s and the peak resident memory of the process (``ru_maxrss`` from ``os.wait4``);
+crossing (90 frames): frames/s and the peak resident memory of the process (its own high-water mark, see ``child.py``);
 medians.
 
     python benchmarks/bench_coverage.py                       # default and --strict
@@ -23,12 +23,13 @@ import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from child import run_child  # noqa: E402
 
 from facemoji.audit import audit  # noqa: E402
 from hard_faces import CLIPS, HARDER, make_hard_clip  # noqa: E402
@@ -42,16 +43,11 @@ def run_video(src: Path, dst: Path, extra: list[str], pythonpath: str | None) ->
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    proc = subprocess.Popen([sys.executable, "-m", "facemoji", "video", str(src), "-o", str(dst), *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-    assert proc.stderr is not None
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+    _, peak, rc, err = run_child([sys.executable, "-m", "facemoji", "video", str(src), "-o", str(dst), *extra], env)
+    if rc != 0:
         raise SystemExit(f"facemoji video failed on {src}: {err.strip()}")
     m = re.search(r"([0-9.]+) frames/s", err)
-    return (float(m.group(1)) if m else float("nan")), usage.ru_maxrss / 1024
+    return (float(m.group(1)) if m else float("nan")), peak
 
 
 def main() -> None:

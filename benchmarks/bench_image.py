@@ -13,9 +13,7 @@ up in the numbers.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +21,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from child import run_child
 from PIL import Image
 from skimage import data
 
@@ -77,18 +76,17 @@ def facemoji_command() -> list[str]:
 
 
 def cold_start(path: Path, runs: int) -> tuple[list[float], list[float]]:
-    """Wall seconds and peak resident MiB (the child's own ``ru_maxrss``) of ``facemoji image`` as a fresh process."""
+    """Wall seconds and peak resident MiB (the child's own high-water mark, see ``child.py``) of ``facemoji image``
+    as a fresh process."""
     times, peaks = [], []
     command = facemoji_command()
     with tempfile.TemporaryDirectory() as d:
         for i in range(runs):
-            t = time.perf_counter()
-            proc = subprocess.Popen([*command, "image", str(path), "-o", f"{d}/out{i}.jpg", "-q"])
-            _, status, usage = os.wait4(proc.pid, 0)
-            times.append(time.perf_counter() - t)
-            if os.waitstatus_to_exitcode(status) != 0:
-                raise RuntimeError(f"facemoji image failed with status {status}")
-            peaks.append(usage.ru_maxrss / 1024)
+            seconds, peak, rc, err = run_child([*command, "image", str(path), "-o", f"{d}/out{i}.jpg", "-q"])
+            if rc != 0:
+                raise RuntimeError(f"facemoji image failed ({rc}): {err.strip()[-300:]}")
+            times.append(seconds)
+            peaks.append(peak)
     return times, peaks
 
 

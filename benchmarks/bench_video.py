@@ -9,8 +9,8 @@ tone. Then, ``--runs`` times each, one after the other, as fresh processes:
 * the floor: the same clip decoded and re-encoded with PyAV alone (x264 veryfast at its usual CRF 23 and
   defaults, audio copied, frames passed straight from decoder to encoder), which no tool that re-encodes can beat.
 
-Each process's wall time (start-up included) and peak resident memory (``ru_maxrss`` of that child, from
-``os.wait4``) are taken; the table gives medians, and the floor's time as a share of facemoji's.
+Each process's wall time (start-up included) and peak resident memory (its own ``VmHWM``, read from ``/proc``
+while it runs) are taken; the table gives medians, and the floor's time as a share of facemoji's.
 
     python benchmarks/bench_video.py                          # 150 frames, 3 runs, all four sizes
     python benchmarks/bench_video.py --sizes 1920x1080 --runs 5 --clips /tmp/clips
@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from child import run_child  # noqa: E402
 
 from videos import (  # noqa: E402
     Clip,
@@ -266,16 +267,11 @@ def x264_quality(argv: list[str]) -> int:
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak resident MiB of one child process (its own ``ru_maxrss``, from ``wait4``)."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {err.strip()[-500:]}")
-    return seconds, usage.ru_maxrss / 1024  # KiB on Linux
+    """Wall seconds and peak resident MiB of one child process (its own high-water mark: see ``child.py``)."""
+    seconds, peak, rc, err = run_child(cmd, env)
+    if rc != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({rc}): {err.strip()[-500:]}")
+    return seconds, peak
 
 
 def main() -> int:
