@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import cv2
 import httpx
 import numpy as np
+from child import hwm_mib
 from PIL import Image
 from skimage import data
 
@@ -101,14 +102,7 @@ class Server:
 
     def peak_rss_mib(self) -> float:
         """The server's peak resident memory so far (VmHWM), in MiB; NaN where /proc is not there."""
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return float("nan")
+        return hwm_mib(self.proc.pid, float("nan"))
 
     def stop(self) -> None:
         self.proc.terminate()

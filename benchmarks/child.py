@@ -15,7 +15,8 @@ import threading
 import time
 
 
-def _hwm_mib(pid: int) -> float:
+def hwm_mib(pid: int, missing: float = 0.0) -> float:
+    """Process ``pid``'s resident high-water mark in MiB; ``missing`` once it is gone or where /proc is not there."""
     try:
         with open(f"/proc/{pid}/status") as fh:
             for line in fh:
@@ -23,7 +24,7 @@ def _hwm_mib(pid: int) -> float:
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return 0.0
+    return missing
 
 
 def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str]:
@@ -39,7 +40,7 @@ def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float,
         pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
-        peak = max(peak, _hwm_mib(proc.pid))
+        peak = max(peak, hwm_mib(proc.pid))
         time.sleep(0.005)
     seconds = time.perf_counter() - t
     reader.join()
