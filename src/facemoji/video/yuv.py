@@ -31,6 +31,18 @@ def _even(v: float, lo: int, hi: int, up: bool) -> int:
     return min(hi, max(lo, i))
 
 
+def _i420_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """RGB pixels of a luma plane (h, w) and its two chroma planes (h/2, w/2), packed as OpenCV's I420 wants."""
+    h, w = y.shape
+    n, q = w * h, w * h // 4
+    packed = np.empty((h * 3 // 2, w), np.uint8)
+    flat = packed.reshape(-1)
+    packed[:h] = y
+    flat[n : n + q].reshape(h // 2, w // 2)[...] = u
+    flat[n + q :].reshape(h // 2, w // 2)[...] = v
+    return cv2.cvtColor(packed, cv2.COLOR_YUV2RGB_I420)
+
+
 class YuvFrame:
     """One frame as 8-bit 4:2:0 planes (``y``, ``u``, ``v``: writable numpy views) inside a PyAV frame.
 
@@ -94,13 +106,8 @@ class YuvFrame:
         w, h = x1 - x0, y1 - y0
         if w <= 0 or h <= 0:
             return np.zeros((0, 0, 3), np.uint8), x0, y0
-        packed = np.empty((h * 3 // 2, w), np.uint8)
-        flat = packed.reshape(-1)
-        n, q = w * h, w * h // 4
-        packed[:h] = self.y[y0:y1, x0:x1]
-        flat[n : n + q].reshape(h // 2, w // 2)[...] = self.u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2]
-        flat[n + q :].reshape(h // 2, w // 2)[...] = self.v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2]
-        return cv2.cvtColor(packed, cv2.COLOR_YUV2RGB_I420), x0, y0
+        return _i420_rgb(self.y[y0:y1, x0:x1], self.u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2],
+                         self.v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2]), x0, y0
 
     def put_rgb(self, rgb: np.ndarray, x0: int, y0: int) -> None:
         """Write an RGB region (even sides, at an even ``x0``, ``y0``) back into the planes."""
@@ -136,12 +143,8 @@ class YuvFrame:
             return rgb, 1.0, 1.0, x0, y0
         s = max_side / max(w, h)
         sw, sh = max(2, 2 * round(w * s / 2)), max(2, 2 * round(h * s / 2))
-        packed = np.empty((sh * 3 // 2, sw), np.uint8)
-        flat = packed.reshape(-1)
-        n, q = sw * sh, sw * sh // 4
-        packed[:sh] = cv2.resize(self.y[y0:y1, x0:x1], (sw, sh), interpolation=cv2.INTER_AREA)
-        cw, ch = sw // 2, sh // 2
-        for plane, start in ((self.u, n), (self.v, n + q)):
-            flat[start : start + q].reshape(ch, cw)[...] = cv2.resize(
-                plane[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], (cw, ch), interpolation=cv2.INTER_AREA)
-        return cv2.cvtColor(packed, cv2.COLOR_YUV2RGB_I420), w / sw, h / sh, x0, y0
+        y, u, v = (cv2.resize(p, size, interpolation=cv2.INTER_AREA) for p, size in (
+            (self.y[y0:y1, x0:x1], (sw, sh)),
+            (self.u[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], (sw // 2, sh // 2)),
+            (self.v[y0 // 2 : y1 // 2, x0 // 2 : x1 // 2], (sw // 2, sh // 2))))
+        return _i420_rgb(y, u, v), w / sw, h / sh, x0, y0
