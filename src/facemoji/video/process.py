@@ -163,19 +163,10 @@ class FaceFollower:
                    min(1.0, FOCUS_FACE_PX / side)]
             if win[2] > win[0] and win[3] > win[1]:
                 wins.append(win)
-        merged = True
-        while merged and len(wins) > 1:
-            merged = False
-            for i in range(len(wins)):
-                for j in range(i + 1, len(wins)):
-                    a, b = wins[i], wins[j]
-                    if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
-                        wins[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4])]
-                        del wins[j]
-                        merged = True
-                        break
-                if merged:
-                    break
+        while pair := next(((i, j) for i in range(len(wins)) for j in range(i + 1, len(wins))
+                             if _meet(wins[i], wins[j])), None):
+            a, b = wins[pair[0]], wins.pop(pair[1])  # merged into one window, which may now meet another
+            wins[pair[0]] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4])]
         return [tuple(w) for w in wins]  # type: ignore[misc]
 
     def detect_near(self, image: np.ndarray | YuvFrame, t: float) -> list[Face] | None:
@@ -216,9 +207,7 @@ class FaceFollower:
         rgb, ox, oy = image.region_rgb(x0, y0, x1, y1)
         # boxes (and landmarks, for a model that aligns on the eyes) in the region's pixels; where a face's square
         # runs past the region, the region is the frame's edge
-        shift = np.array([ox, oy], np.float32)
-        moved = [Face(box=(f.box[0] - ox, f.box[1] - oy, f.box[2] - ox, f.box[3] - oy),
-                      landmarks=None if f.landmarks is None else f.landmarks - shift) for f in faces]
+        moved = [_shifted(f, -ox, -oy) for f in faces]
         self.pipeline.classify(rgb, moved)
         for f, m in zip(faces, moved, strict=True):
             f.emotion, f.probabilities = m.emotion, m.probabilities
@@ -302,8 +291,7 @@ class FaceFollower:
             rgb, ox, oy = image.region_rgb(left - 1, top - 1, left + side + 1, top + side + 1)
             if rgb.size == 0:
                 continue
-            moved = replace(f, box=(f.box[0] - ox, f.box[1] - oy, f.box[2] - ox, f.box[3] - oy))
-            image.put_rgb(self.pipeline.render(rgb, [moved], mode, copy=False), ox, oy)
+            image.put_rgb(self.pipeline.render(rgb, [_shifted(f, -ox, -oy)], mode, copy=False), ox, oy)
         return image
 
 
@@ -312,6 +300,11 @@ def _scaled(face: Face, sx: float, sy: float) -> Face:
     x1, y1, x2, y2 = face.box
     lm = None if face.landmarks is None else face.landmarks * np.array([sx, sy], np.float32)
     return replace(face, box=(x1 * sx, y1 * sy, x2 * sx, y2 * sy), landmarks=lm)
+
+
+def _meet(a: list[float], b: list[float]) -> bool:
+    """Whether two windows (x0, y0, x1, y1, ...) overlap."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _shifted(face: Face, dx: float, dy: float) -> Face:
