@@ -31,6 +31,7 @@ from facemoji.errors import FacemojiError, InputError
 from facemoji.imageio import DEFAULT_MAX_PIXELS
 from facemoji.labels import EMOTIONS
 from facemoji.pipeline import PHOTO_DETECT_SIZE, VIDEO_DETECT_SIZE
+from facemoji.video.io import DEFAULT_CRF
 
 
 @dataclass
@@ -51,7 +52,7 @@ class BatchConfig:
     max_bytes: int | None = None
     detect_every: int | None = None
     preset: str = "veryfast"
-    crf: int = 21  # facemoji video's default (see facemoji.video.io.DEFAULT_CRF)
+    crf: int = DEFAULT_CRF  # facemoji video's default
     keep_audio: bool = True
     threads: int = 1  # model threads per worker
 

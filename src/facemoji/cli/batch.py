@@ -10,6 +10,7 @@ from facemoji.errors import InputError
 from facemoji.imageio import DEFAULT_MAX_PIXELS
 from facemoji.overlay import MODES
 from facemoji.pipeline import PHOTO_DETECT_SIZE, VIDEO_DETECT_SIZE
+from facemoji.video.io import DEFAULT_CRF
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
 
@@ -83,7 +84,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="files larger than this are recorded as failed (default: no limit)")
     o.add_argument("--quality", type=int, default=92, help="JPEG/WebP quality of the photos (default: 92)")
     o.add_argument("--preset", choices=PRESETS, default="veryfast", help="x264 preset of the videos (default: veryfast)")
-    o.add_argument("--crf", type=int, default=21, help="x264 quality of the videos, 0-51 (default: 21, as facemoji video)")
+    o.add_argument("--crf", type=int, default=DEFAULT_CRF,
+                   help=f"x264 quality of the videos, 0-51 (default: {DEFAULT_CRF}, as facemoji video)")
     o.add_argument("--no-audio", action="store_true", help="leave the audio out of the videos")
     p.set_defaults(run=run)
 

@@ -13,6 +13,7 @@ from facemoji.cli.common import add_pipeline_options, build_pipeline
 from facemoji.errors import InputError
 from facemoji.labels import EMOTIONS
 from facemoji.pipeline import VIDEO_DETECT_SIZE
+from facemoji.video.io import DEFAULT_CRF
 
 OUTPUT_TAG = ".facemoji"
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
@@ -48,9 +49,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="keep the readable part of a video that ends early, instead of failing")
     p.add_argument("--preset", choices=PRESETS, default="veryfast",
                    help="x264 speed/size trade-off (default: veryfast)")
-    p.add_argument("--crf", type=int, default=21,
-                   help="x264 quality, 0 (lossless) to 51 (worst); default 21 (x264 runs without B-frames and with a "
-                   "short lookahead, to bound its memory: 21 gives about the quality of x264's usual 23)")
+    p.add_argument("--crf", type=int, default=DEFAULT_CRF,
+                   help=f"x264 quality, 0 (lossless) to 51 (worst); default {DEFAULT_CRF} (x264 runs without B-frames "
+                   f"and with a short lookahead, to bound its memory: {DEFAULT_CRF} gives about the quality of x264's "
+                   "usual 23)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     add_pipeline_options(p, VIDEO_DETECT_SIZE)
     p.set_defaults(run=run)
