@@ -21,6 +21,7 @@ import numpy as np
 from facemoji.classify.emotion import EmotionClassifier
 from facemoji.labels import EMOTIONS
 from facemoji.train.data import ferplus_soft_labels, load_dataset
+from facemoji.train.evaluate import predict_batches
 
 
 def main() -> None:
@@ -44,8 +45,7 @@ def main() -> None:
 
     test = load_dataset(args.data, "val")
     clf = EmotionClassifier(args.model)
-    x = test.x[:, None].astype(np.float32)
-    p = np.concatenate([clf.predict_crops(x[i : i + 256]) for i in range(0, len(x), 256)])
+    p = predict_batches(clf, test.x)
     print(f"{'class':<10}{'FER2013 share':>15}{'target share':>14}{'ratio':>8}")
     for c, a, b, r in zip(EMOTIONS, np.bincount(train.y, minlength=k) / len(train), target.mean(0), ratio, strict=True):
         print(f"{c:<10}{a:>15.3f}{b:>14.3f}{r:>8.2f}")

@@ -32,7 +32,7 @@ from PIL import Image
 from facemoji.classify import EmotionClassifier
 from facemoji.errors import ModelError
 from facemoji.labels import EMOTIONS
-from facemoji.train.evaluate import evaluate_probs
+from facemoji.train.evaluate import evaluate_probs, predict_batches
 from facemoji.train.realfaces import is_validation, load_realfaces, runtime_crops
 from facemoji.types import Face
 
@@ -71,8 +71,6 @@ def describe(name: str, probs: np.ndarray, y: np.ndarray, roll: np.ndarray | Non
     return out
 
 
-def predict(clf: EmotionClassifier, crops: np.ndarray) -> np.ndarray:
-    return np.concatenate([clf.predict_crops(crops[i : i + 256]) for i in range(0, len(crops), 256)])
 
 
 def fer_results(clf: EmotionClassifier, data: str, landmarks: str | None, mode: str | None,
@@ -86,7 +84,7 @@ def fer_results(clf: EmotionClassifier, data: str, landmarks: str | None, mode: 
     out = []
     frames = x[:, None].astype(np.float32)
     if mode in (None, "none"):
-        out.append({"align": "frame", **describe("fer-frame", predict(clf, frames), y)})
+        out.append({"align": "frame", **describe("fer-frame", predict_batches(clf, frames), y)})
     if landmarks:
         with np.load(landmarks) as d:
             lms, boxes, found = d["landmarks"], d["box"], d["found"]
@@ -94,7 +92,7 @@ def fer_results(clf: EmotionClassifier, data: str, landmarks: str | None, mode: 
         for i in np.flatnonzero(found):
             rgb = np.repeat(x[i][:, :, None], 3, axis=2)
             crops[i] = clf.crop_faces(rgb, [Face(box=tuple(float(v) for v in boxes[i]), landmarks=lms[i])])[0]
-        probs = predict(clf, crops)
+        probs = predict_batches(clf, crops)
         out.append({"align": mode, "found": float(found.mean()),
                     **describe("fer-box", probs, y, roll_degrees(lms), first.get("fer-box"))})
         first.setdefault("fer-box", probs.argmax(1))
@@ -143,7 +141,7 @@ def main() -> None:
         parts = [("validation", val, None if lms is None else lms[val_mask]), ("all", faces, lms)]
         for name, part, lm in parts[: 1 if args.validation_only else 2]:
             crops = runtime_crops(part, clf, lm)
-            probs = predict(clf, crops)
+            probs = predict_batches(clf, crops)
             roll = None if lm is None else roll_degrees(lm)
             results.append({"align": mode, **describe(name, probs, part.y, roll, first.get(name))})
             first.setdefault(name, probs.argmax(1))

@@ -67,12 +67,9 @@ class DistillConfig:
 
 def teacher_probs(teacher, x_u8: np.ndarray, batch: int = 256) -> np.ndarray:
     """The teacher's probabilities for uint8 (N, 48, 48) faces."""
-    from tqdm import tqdm
+    from facemoji.train.evaluate import predict_batches
 
-    out = []
-    for i in tqdm(range(0, len(x_u8), batch), desc="teacher", unit="batch", file=sys.stderr, mininterval=2.0):
-        out.append(teacher.predict_crops(x_u8[i : i + batch, None].astype(np.float32)))
-    return np.concatenate(out)
+    return predict_batches(teacher, x_u8, batch, "teacher")
 
 
 def label_targets(y: np.ndarray, smoothing: float, soft: np.ndarray | None = None, soft_weight: float = 0.0) -> np.ndarray:

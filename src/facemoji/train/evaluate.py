@@ -98,11 +98,20 @@ def plot_confusion(report: dict, path: str | Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def predict_batches(clf, faces: np.ndarray, batch: int = 256, desc: str | None = None) -> np.ndarray:
+    """``clf``'s probabilities for many faces, ``batch`` at a time: (N, S, S) faces or (N, C, S, S) crops, in
+    0..255 (uint8 is converted a batch at a time, not all at once); behind a progress bar named ``desc``."""
+    from tqdm import tqdm
+
+    steps = range(0, len(faces), batch)
+    chunks = [clf.predict_crops(faces[i : i + batch] if faces.ndim == 4 else faces[i : i + batch, None])
+              for i in (tqdm(steps, desc=desc, unit="batch") if desc else steps)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, len(clf.classes)), np.float32)
+
+
 def evaluate_model(model: str | Path | None, x: np.ndarray, y: np.ndarray, batch: int = 256,
                    progress: bool = True) -> tuple[dict, np.ndarray]:
     """Run the ONNX model on uint8 (N,48,48) faces; returns (report, probabilities)."""
-    from tqdm import tqdm
-
     from facemoji.classify import EmotionClassifier
 
     clf = EmotionClassifier(model)
@@ -110,10 +119,7 @@ def evaluate_model(model: str | Path | None, x: np.ndarray, y: np.ndarray, batch
         import cv2
 
         x = np.stack([cv2.resize(im, (clf.size, clf.size), interpolation=cv2.INTER_LINEAR) for im in x])
-    chunks = []
-    for i in tqdm(range(0, len(x), batch), desc="evaluating", unit="batch", disable=not progress):
-        chunks.append(clf.predict_crops(x[i : i + batch, None].astype(np.float32)))
-    probs = np.concatenate(chunks)
+    probs = predict_batches(clf, x, batch, "evaluating" if progress else None)
     report = evaluate_probs(probs, y, clf.classes)
     # latency of one face at batch 1, as the runtime sees it
     one = x[:1, None].astype(np.float32)
