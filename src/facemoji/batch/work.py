@@ -130,7 +130,9 @@ class Worker:
             c = self.config
             kw = {} if c.emoji_scale is None else {"emoji_scale": c.emoji_scale}
             size = c.photo_detect_size if kind == "photo" else c.video_detect_size
-            self._pipes[kind] = Pipeline(detector=c.detector, model=c.model, detect_size=size, threshold=c.threshold,
+            # videos read each face several times a second and smooth the readings: the one-view model suffices
+            model = c.model or ("full" if kind == "photo" else "fast")
+            self._pipes[kind] = Pipeline(detector=c.detector, model=model, detect_size=size, threshold=c.threshold,
                                          mode=c.mode, threads=c.threads, **kw)
         return self._pipes[kind]
 

@@ -21,14 +21,32 @@ from facemoji.errors import ModelError
 from facemoji.onnxrt import open_session
 from facemoji.types import Face
 
+# the shipped models, by name: one network, exported twice
+SHIPPED_MODELS = {
+    "full": "emotion.onnx",  # four views per face (flips and a zoom) averaged in the graph: photos
+    "fast": "emotion_fast.onnx",  # one view, about a third of the time: video and cameras, which smooth over time
+}
 
-def default_model_path() -> Path:
-    return Path(str(importlib.resources.files("facemoji") / "models" / "emotion.onnx"))
+
+def default_model_path(name: str = "full") -> Path:
+    """The shipped model ``name`` (see :data:`SHIPPED_MODELS`)."""
+    return Path(str(importlib.resources.files("facemoji") / "models" / SHIPPED_MODELS[name]))
+
+
+def model_path_of(model: str | Path | None, default: str = "full") -> Path:
+    """The file for ``model``: a path, or a shipped model's name ("full", "fast"); None is ``default``."""
+    if model is None:
+        return default_model_path(default)
+    if isinstance(model, str) and model in SHIPPED_MODELS and not Path(model).is_file():
+        return default_model_path(model)
+    return Path(model)
 
 
 class EmotionClassifier:
     """Classify faces into the seven expressions of the model's metadata.
 
+    ``model_path`` is an ONNX file or a shipped model's name: "full" (the default) or "fast" (see
+    :data:`SHIPPED_MODELS`).
     ``align`` ("none", "roll" or "eyes") overrides the alignment the model's metadata asks for, so that any
     model can be measured with any framing; None keeps the metadata's.
     """
@@ -36,7 +54,7 @@ class EmotionClassifier:
     def __init__(self, model_path: str | Path | None = None, threads: int = 2, align: str | None = None) -> None:
         if align is not None and align not in ALIGN_MODES:
             raise ModelError(f"unknown face alignment {align!r} (expected one of {', '.join(ALIGN_MODES)})")
-        path = Path(model_path) if model_path else default_model_path()
+        path = model_path_of(model_path or None)
         if not path.is_file():
             raise ModelError(f"{path}: emotion model not found")
         try:

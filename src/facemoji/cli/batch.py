@@ -71,7 +71,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"longer side video frames are scaled to for detection (default: {VIDEO_DETECT_SIZE}, as "
                    "'facemoji video')")
     g.add_argument("--threshold", type=float, default=0.5, help="detector confidence threshold 0..1 (default: 0.5)")
-    g.add_argument("--model", default=None, metavar="ONNX", help="emotion model file (default: the shipped model)")
+    g.add_argument("--model", default=None, metavar="ONNX",
+                   help="emotion model: an ONNX file, or a shipped one by name, full or fast (default: full for "
+                   "photos, fast for videos; see facemoji image --help)")
     g.add_argument("--emoji-scale", type=positive_float, default=None, metavar="X",
                    help="emoji size relative to the face box diagonal (default: 1.08)")
     g.add_argument("--detect-every", default="auto", metavar="K",
@@ -125,9 +127,9 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     if args.model is not None:
-        from pathlib import Path
+        from facemoji.classify.emotion import model_path_of
 
-        if not Path(args.model).is_file():
+        if not model_path_of(args.model).is_file():
             raise InputError(f"{args.model}: no such model file")
     res = run_batch(args.sources, config, engine=args.engine, workers=args.workers, address=args.address,
                     retry_failed=args.retry_failed, progress=not args.quiet and sys.stderr.isatty())

@@ -54,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    f"and with a short lookahead, to bound its memory: {DEFAULT_CRF} gives about the quality of x264's "
                    "usual 23)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    add_pipeline_options(p, VIDEO_DETECT_SIZE)
+    add_pipeline_options(p, VIDEO_DETECT_SIZE, model="fast")
     p.set_defaults(run=run)
 
 

@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="run the face detector every K frames and track the faces in between; default auto: "
                    "about 10 detections a second (K=3 at 30 fps, 2 at 15-24 fps)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary at the end")
-    add_pipeline_options(p, VIDEO_DETECT_SIZE)
+    add_pipeline_options(p, VIDEO_DETECT_SIZE, model="fast")
     p.set_defaults(run=run)
 
 

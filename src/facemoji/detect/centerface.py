@@ -201,7 +201,10 @@ class CenterFace:
         scale = (size or self.size) / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
         ph, pw = math.ceil(nh / 32) * 32, math.ceil(nw / 32) * 32
-        resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        if (nw, nh) == (w, h):
+            resized = image
+        else:
+            resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
         blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
         blob[0, :, :nh, :nw] = resized.transpose(2, 0, 1)
         heat, size, offset, lms = self._session.run(None, {self._input: blob})

@@ -104,6 +104,57 @@ class EmojiSet:
         self.cache.put(key, value)
         return value
 
+    def get_yuv(self, emotion: str, side: int) -> tuple[np.ndarray, ...]:
+        """The emoji at ``side`` x ``side`` (even) for 4:2:0 planes, as OpenCV's BT.601 limited-range conversion
+        gives them: (Y times alpha, 255 - alpha), then at half size (U times alpha, V times alpha, 255 - alpha),
+        each chroma sample the mean of its 2 x 2 pixels, so blending on the planes is blending in RGB and
+        converting (up to rounding). uint8, cached with the RGB ones."""
+        key = (emotion, side, "yuv")
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
+        src = self.images.get(emotion, self.images["neutral"])
+        interp = cv2.INTER_AREA if side < src.shape[0] else cv2.INTER_CUBIC
+        rgba = cv2.resize(src, (side, side), interpolation=interp)
+        rgb = np.ascontiguousarray(rgba[:, :, :3])
+        a = rgba[:, :, 3].astype(np.float32) / 255
+        y = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)[:side].astype(np.float32)
+        # every pixel's own chroma: the conversion of the picture with each pixel doubled both ways
+        planes = cv2.cvtColor(np.repeat(np.repeat(rgb, 2, axis=0), 2, axis=1), cv2.COLOR_RGB2YUV_I420)
+        uv = planes[2 * side :].reshape(2, side, side).astype(np.float32)
+        half = (side // 2, side // 2)
+
+        def u8(x: np.ndarray) -> np.ndarray:
+            return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+        value = (u8(y * a), u8(255 - 255 * a),
+                 u8(cv2.resize(uv[0] * a, half, interpolation=cv2.INTER_AREA)),
+                 u8(cv2.resize(uv[1] * a, half, interpolation=cv2.INTER_AREA)),
+                 u8(255 - 255 * cv2.resize(a, half, interpolation=cv2.INTER_AREA)))
+        self.cache.put(key, value)
+        return value
+
+
+def paste_emoji_planes(y: np.ndarray, u: np.ndarray, v: np.ndarray, emotion: str,
+                       box: tuple[float, float, float, float], emoji: EmojiSet, scale: float = DEFAULT_SCALE) -> None:
+    """Blend the emoji for ``emotion`` over ``box`` straight onto a frame's 4:2:0 planes (in place).
+
+    The emoji's square is moved to even coordinates and made even-sided (at most a pixel each way), so each
+    chroma sample lies wholly inside or outside it; as :func:`paste_emoji`, the part outside the frame is cut.
+    """
+    left, top, side = emoji_box(box, scale)
+    side += max(left % 2, top % 2)  # a square moved a pixel up or left reaches a pixel further to stay over the face
+    left, top, side = left - left % 2, top - top % 2, side + side % 2
+    where = clip_square(y.shape, left, top, side)
+    if where is None:
+        return
+    rows, cols, er, ec = where
+    yc, ya, uc, vc, ca = emoji.get_yuv(emotion, side)
+    blend_premultiplied(y[rows, cols], yc[er, ec], ya[er, ec])
+    half = [slice(sl.start // 2, sl.stop // 2) for sl in (rows, cols, er, ec)]  # all even: the frame's sides too
+    for plane, colour in ((u, uc), (v, vc)):
+        blend_premultiplied(plane[half[0], half[1]], colour[half[2], half[3]], ca[half[2], half[3]])
+
 
 def paste_emoji(image: np.ndarray, emotion: str, box: tuple[float, float, float, float], emoji: EmojiSet,
                 scale: float = DEFAULT_SCALE) -> None:

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from facemoji.detect.base import overlap_of_smaller
 from facemoji.errors import FacemojiError, InputError
-from facemoji.overlay.emoji import emoji_box
+from facemoji.overlay.emoji import emoji_box, paste_emoji_planes
 from facemoji.pipeline import Pipeline
 from facemoji.track import Tracker, cover_box
 from facemoji.types import Face
@@ -65,10 +66,12 @@ class Coverage:
     (``ADAPTIVE_SURPRISE``), or moves more than ``ADAPTIVE_MOTION`` of its size between detections; ``pad``: share of the box added on every side;
     ``max_coast``: seconds a cover stays on a face the detector lost; ``detect_every``: frames between
     detections (None: the caller's choice); ``profile``: a second detection pass with the Haar profile cascade,
-    every ``profile_every`` frames; ``focus``: between whole-frame scans (every ``full_every`` frames, by default
-    twice ``detect_every``), look for the tracked faces only in windows around them, each at the scale that shows
-    its face about :data:`FOCUS_FACE_PX` pixels across; new faces elsewhere wait for the next whole-frame scan,
-    which comes on the next frame when a tracked face was not found in its window (a cut, a face gone).
+    every ``profile_every`` frames; ``focus``: between whole-frame scans, look for the tracked faces only in
+    windows around them, each at the scale that shows its face about :data:`FOCUS_FACE_PX` pixels across. New
+    faces elsewhere wait for the next whole-frame scan: it comes every ``full_every`` frames (by default twice
+    ``detect_every``) while the picture changes away from the tracked faces, every ``still_every`` frames (by
+    default four times ``detect_every``) while it does not (a still camera: no new face can appear where no
+    pixel changed), and on the next frame when a tracked face was not found in its window (a cut, a face gone).
     """
 
     lead: float = 1.0
@@ -81,6 +84,7 @@ class Coverage:
     profile_every: int = 3
     focus: bool = True
     full_every: int | None = None
+    still_every: int | None = None
 
 
 DEFAULT_COVERAGE = Coverage()
@@ -89,8 +93,11 @@ PROFILE_SIZE = 320  # longer side the frame is scaled to for the profile pass
 ADAPTIVE_MOTION = 0.4  # share of its size a face may move between detections before detection runs every frame
 ADAPTIVE_SURPRISE = 0.1  # a face found this far (share of its size) from its predicted box is detected again next
 FOCUS_FACE_PX = 48  # in a window around a tracked face, the face is shown to the detector about this wide
+FOCUS_FACE_MIN = 36  # ... or, to save the detector padding its picture, at least this wide
 FOCUS_REACH = 0.5  # the window reaches this share of the face's size beyond its predicted box on every side
 FOCUS_MAX_AREA = 0.35  # windows covering more of the frame than this: the whole frame is scanned instead
+THUMB_SIDE = 64  # longer side of the grey thumbnails compared to tell whether the picture changed
+CHANGE_LEVEL = 8.0  # a thumbnail cell whose mean grey level moved more than this has changed
 
 
 def _overlaps(box: tuple[float, ...], others: list[Face], limit: float = 0.3) -> bool:
@@ -122,7 +129,12 @@ class FaceFollower:
         self.time = 0.0
         self.detected_at = 0.0  # time of the last frame the detector ran on
         self.full_every = max(1, coverage.full_every or 2 * self.detect_every)
-        self.scanned_at = -self.full_every  # frame number of the last whole-frame scan
+        self.still_every = max(self.full_every, coverage.still_every or 4 * self.detect_every)
+        self.scanned_at = -self.still_every  # frame number of the last whole-frame scan
+        # the last whole-frame scan's grey thumbnail and the boxes it found: where the picture has not changed
+        # since, away from those boxes and the tracked faces, no new face can be
+        self._scan_thumb: np.ndarray | None = None
+        self._scan_boxes: list[tuple[float, float, float, float]] = []
         self.scans = 0  # whole-frame scans so far (the rest of the detections looked only near tracked faces)
         self._scan_next = False
         self._focus = coverage.focus and getattr(pipeline.detector, "name", "") == "centerface"
@@ -152,15 +164,21 @@ class FaceFollower:
 
     def focus_windows(self, width: int, height: int, t: float) -> list[tuple[float, float, float, float, float]]:
         """Windows (x0, y0, x1, y1, scale) around the tracked faces' predicted boxes at ``t``, overlapping ones
-        merged; the window reaches :data:`FOCUS_REACH` of its face's size beyond the box, plus half the distance
-        the face was extrapolated, and its scale shows its smallest face about :data:`FOCUS_FACE_PX` wide."""
+        merged; the window holds the predicted box and the box last seen, and reaches :data:`FOCUS_REACH` of the
+        face's size beyond them, plus half the distance the face was extrapolated; its scale shows its smallest
+        face about :data:`FOCUS_FACE_PX` wide."""
         wins: list[list[float]] = []
         for tr in self.tracker.tracks:
-            x1, y1, x2, y2 = tr.predict(t, self.coverage.max_coast)
-            side = max(x2 - x1, y2 - y1, 1.0)
+            # the predicted box and the one last seen: a jittery detector can give the track a velocity that
+            # shrinks or moves its prediction off the face, so the window keeps the face where it was in view too
+            p1, q1, p2, q2 = tr.predict(t, self.coverage.max_coast)
+            l1, k1, l2, k2 = tr.box
+            x1, y1, x2, y2 = min(p1, l1), min(q1, k1), max(p2, l2), max(q2, k2)
+            small = max(min(p2 - p1, l2 - l1), min(q2 - q1, k2 - k1), 1.0)  # the smaller face's longer side
+            side = max(p2 - p1, q2 - q1, l2 - l1, k2 - k1, 1.0)
             m = FOCUS_REACH * side + 0.5 * float(np.abs(tr.velocity).max()) * max(0.0, t - tr.time)
             win = [max(0.0, x1 - m), max(0.0, y1 - m), min(float(width), x2 + m), min(float(height), y2 + m),
-                   min(1.0, FOCUS_FACE_PX / side)]
+                   min(1.0, FOCUS_FACE_PX / small)]
             if win[2] > win[0] and win[3] > win[1]:
                 wins.append(win)
         while pair := next(((i, j) for i in range(len(wins)) for j in range(i + 1, len(wins))
@@ -180,6 +198,11 @@ class FaceFollower:
         found: list[Face] = []
         for x0, y0, x1, y1, scale in wins:
             side = max(1, round(max(x1 - x0, y1 - y0) * scale))
+            # the detector pads its picture to a multiple of 32 pixels: where the window is shrunk (its smallest
+            # face shown FOCUS_FACE_PX wide), shrink it to the multiple below if its faces stay at least
+            # FOCUS_FACE_MIN pixels wide (a 100-pixel picture costs what a 128-pixel one does)
+            if scale < 1 and side > 32 and side // 32 * 32 * FOCUS_FACE_PX >= FOCUS_FACE_MIN * side:
+                side = side // 32 * 32
             if isinstance(image, YuvFrame):  # shrunk here, plane by plane, before the one conversion
                 pic, sx, sy, ox, oy = image.small_region_rgb(x0, y0, x1, y1, side)
                 side = max(pic.shape[:2])
@@ -193,6 +216,22 @@ class FaceFollower:
                 if not _overlaps(f.box, found, 0.5):
                     found.append(f)
         return found
+
+    def changed_elsewhere(self, thumb: np.ndarray, width: int, height: int, t: float) -> bool:
+        """Whether the frame, whose :func:`_thumbnail` is ``thumb``, changed since the last whole-frame scan away
+        from the faces that scan found and from the tracked faces' predicted boxes at ``t`` (each widened by
+        :data:`FOCUS_REACH` of its size): some thumbnail cell there moved by more than :data:`CHANGE_LEVEL`."""
+        if self._scan_thumb is None or self._scan_thumb.shape != thumb.shape:
+            return True
+        th, tw = thumb.shape
+        sx, sy = tw / width, th / height
+        changed = np.abs(thumb - self._scan_thumb) > CHANGE_LEVEL
+        boxes = self._scan_boxes + [tr.predict(t, self.coverage.max_coast) for tr in self.tracker.tracks]
+        for x1, y1, x2, y2 in boxes:
+            m = FOCUS_REACH * max(x2 - x1, y2 - y1)
+            changed[max(0, int((y1 - m) * sy)) : max(0, int(np.ceil((y2 + m) * sy))),
+                    max(0, int((x1 - m) * sx)) : max(0, int(np.ceil((x2 + m) * sx)))] = False
+        return bool(changed.any())
 
     def classify(self, image: np.ndarray | YuvFrame, faces: list[Face]) -> None:
         """Read the expression of ``faces`` (fills their emotion and probabilities).
@@ -222,9 +261,13 @@ class FaceFollower:
         if self.count % self.detect_every == 0 or (self.coverage.adaptive and self._unsure(t)):
             faces = None
             tracked = len(self.tracker.tracks)
-            if (self._focus and tracked and not self._scan_next
-                    and self.count - self.scanned_at < self.full_every):
-                faces = self.detect_near(image, t)
+            since = self.count - self.scanned_at
+            thumb = None
+            if self._focus and tracked and not self._scan_next and since < self.still_every:
+                if since >= self.full_every:
+                    thumb = _thumbnail(image)
+                if thumb is None or not self.changed_elsewhere(thumb, image.shape[1], image.shape[0], t):
+                    faces = self.detect_near(image, t)
                 # a tracked face not found near where it should be (it left, turned away, or the shot changed):
                 # the whole frame is scanned at the next detection, which comes on the next frame (unsure track)
                 self._scan_next = faces is not None and len(faces) < tracked
@@ -233,6 +276,9 @@ class FaceFollower:
                 faces = self.detect(image)
                 self.scanned_at = self.count
                 self.scans += 1
+                if self._focus:
+                    self._scan_thumb = _thumbnail(image) if thumb is None else thumb
+                    self._scan_boxes = [f.box for f in faces]
             self.detected_at = t
             if faces and (self.count % self.classify_every == 0 or self._new_faces(faces, t)):
                 self.classify(image, faces)
@@ -286,13 +332,30 @@ class FaceFollower:
             rgb = image.rgb()
             image.put_rgb(self.pipeline.render(rgb, faces, mode, copy=False), 0, 0)
             return image
-        for f in sorted(faces, key=lambda f: -(f.width * f.height)):  # largest first, as render() draws them
+        largest_first = sorted(faces, key=lambda f: -(f.width * f.height))  # as render() draws them
+        if self.pipeline.cover == "emoji":  # blended straight onto the planes: no conversion to RGB and back
+            for f in largest_first:
+                paste_emoji_planes(image.y, image.u, image.v, f.emotion or "neutral", f.box, self.pipeline.emoji,
+                                   self.pipeline.emoji_scale)
+            return image
+        for f in largest_first:  # the other covers (blur, pixelate, solid) work in RGB
             left, top, side = emoji_box(f.box, self.pipeline.emoji_scale)
             rgb, ox, oy = image.region_rgb(left - 1, top - 1, left + side + 1, top + side + 1)
             if rgb.size == 0:
                 continue
             image.put_rgb(self.pipeline.render(rgb, [_shifted(f, -ox, -oy)], mode, copy=False), ox, oy)
         return image
+
+
+def _thumbnail(image: np.ndarray | YuvFrame) -> np.ndarray:
+    """The frame's grey levels shrunk to :data:`THUMB_SIDE` pixels on the longer side (area averages), float32."""
+    h, w = image.shape[:2]
+    s = THUMB_SIDE / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    if isinstance(image, YuvFrame):
+        return cv2.resize(image.y, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return (cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small).astype(np.float32)
 
 
 def _scaled(face: Face, sx: float, sy: float) -> Face:
