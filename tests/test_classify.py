@@ -103,3 +103,34 @@ def test_int8_weights_cannot_overflow_16_bit_pair_sums(clf):
     big = [w for w in weights if w.ndim >= 2]
     assert len(big) >= 8
     assert max(int(np.abs(w.astype(np.int16)).max()) for w in big) <= 64
+
+
+def test_the_fast_model_is_the_same_network_read_once(clf, fer_public):
+    """``fast`` (video and cameras) is the shipped network without the in-graph views: the same metadata apart
+    from the views, about as accurate on PublicTest rows, and it mostly names the class the four views name."""
+    fast = EmotionClassifier("fast")
+    assert fast.path.name == "emotion_fast.onnx" and fast.path.stat().st_size <= 20 * 1024 * 1024
+    assert fast.classes == clf.classes and fast.crop == clf.crop and fast.size == clf.size
+    assert json.loads(fast.metadata["facemoji.preprocessing"])["tta"] == "none"
+    assert "4 views" in json.loads(clf.metadata["facemoji.preprocessing"])["tta"]
+    x, y = fer_public["x"][:1000, None].astype(np.float32), fer_public["y"][:1000]
+    one, four = fast.predict_crops(x).argmax(1), clf.predict_crops(x).argmax(1)
+    assert (one == y).mean() > 0.66 and (four == y).mean() - (one == y).mean() < 0.04
+    assert (one == four).mean() > 0.85
+    # not the same file under another name: flipping a face changes what one view sees
+    assert np.abs(fast.predict_crops(x[:64]) - fast.predict_crops(x[:64, :, :, ::-1].copy())).max() > 1e-3
+
+
+def test_models_are_named_or_given_as_files(tmp_path, monkeypatch):
+    from facemoji.classify.emotion import model_path_of
+
+    assert model_path_of(None) == default_model_path("full") == default_model_path()
+    assert model_path_of("fast") == default_model_path("fast") != default_model_path("full")
+    assert model_path_of(None, default="fast") == default_model_path("fast")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fast").mkdir()  # a folder of that name does not hide the shipped model
+    assert model_path_of("fast") == default_model_path("fast")
+    (tmp_path / "full").write_bytes(b"not a model")  # a file of that name is that file
+    assert model_path_of("full").resolve() == tmp_path / "full"
+    with pytest.raises(ModelError, match="not a readable ONNX model"):
+        EmotionClassifier("full")

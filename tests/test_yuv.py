@@ -151,3 +151,27 @@ def test_planes_give_an_eye_aligning_model_the_crops_rgb_gives(vpipe, astronaut_
     unlevelled = crops(as_decoded(rgb), [replace(f, landmarks=None) for f in faces])
     assert np.abs(by_planes - by_rgb).mean() < 3
     assert np.abs(unlevelled - by_rgb).mean() > 15
+
+
+@pytest.mark.parametrize("box", [(201.3, 123.7, 372.2, 294.9), (200.0, 124.0, 371.0, 295.0),
+                                 (-40.5, -31.0, 99.0, 120.0), (561.0, 401.0, 700.0, 541.0), (11.0, 13.0, 40.0, 41.0)])
+def test_emoji_blended_on_the_planes_cover_what_rgb_blending_covers(astronaut_face, box):
+    """Odd and even positions, squares cut by every edge: the emoji blended straight onto the planes is the one
+    blended in RGB, moved by at most a pixel, and covers every pixel the RGB one covers."""
+    from facemoji.overlay.emoji import EmojiSet, paste_emoji, paste_emoji_planes
+
+    rgb = compose_faces(astronaut_face, [(200, 120, 170)], size=(480, 640))
+    emoji = EmojiSet()
+    before = as_decoded(rgb)
+    decoded = before.rgb()
+    want = decoded.copy()
+    paste_emoji(want, "happy", box, emoji)
+    want = YuvFrame.from_rgb(want).rgb()  # what the RGB way gives once encoded as 4:2:0
+    planes = as_decoded(rgb)
+    paste_emoji_planes(planes.y, planes.u, planes.v, "happy", box, emoji)
+    got = planes.rgb()
+    covered = np.abs(want.astype(int) - decoded).max(axis=2) > 40
+    assert covered.sum() > 400
+    # every pixel the RGB emoji changed a lot, the planes' emoji changed too (the disc may reach a pixel further)
+    assert (np.abs(got.astype(int) - decoded).max(axis=2)[covered] > 20).mean() > 0.995
+    assert np.abs(got.astype(int) - want).mean() < 1.5

@@ -1,5 +1,3 @@
-import sys
+from facemoji.cli import console
 
-from facemoji.cli import main
-
-sys.exit(main())
+console()
