@@ -65,6 +65,7 @@ class Pipeline:
     >>> pipe = Pipeline()                      # CenterFace + the shipped model
     >>> out, faces = pipe.process(rgb_frame)   # out: new RGB image; faces: list[Face]
     >>> Pipeline(cover="blur")                 # hide faces by blurring them instead
+    >>> Pipeline(model="fast")                 # one view per face (video, cameras): a third of the model's time
 
     Images are RGB ``uint8`` arrays of shape (H, W, 3) (grayscale and RGBA
     arrays are accepted and converted); paths are read with EXIF rotation.

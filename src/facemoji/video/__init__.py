@@ -3,7 +3,7 @@
     from facemoji.pipeline import Pipeline
     from facemoji.video import process_video
 
-    report = process_video("clip.mp4", "clip.facemoji.mp4", Pipeline(),
+    report = process_video("clip.mp4", "clip.facemoji.mp4", Pipeline(model="fast"),  # as facemoji video
                            on_frame=lambda index, t, faces: print(index, t, [f.track_id for f in faces]))
     print(report.frames, report.tracks, report.timeline.lines())
 
@@ -12,7 +12,7 @@
 For frames from anywhere (cameras, streams, folders), combine :func:`facemoji.sources.open_source`
 with :class:`FaceFollower`::
 
-    follower = FaceFollower(Pipeline(), detect_every=3)
+    follower = FaceFollower(Pipeline(model="fast"), detect_every=3)
     for frame in open_source(0):
         faces = follower.step(frame.image, frame.time)
         shown = follower.render(frame.image, faces)

@@ -92,8 +92,8 @@ STRICT_COVERAGE = Coverage(lead=1.0, unsure=1.0, pad=0.08, max_coast=1.0, detect
 PROFILE_SIZE = 320  # longer side the frame is scaled to for the profile pass
 ADAPTIVE_MOTION = 0.4  # share of its size a face may move between detections before detection runs every frame
 ADAPTIVE_SURPRISE = 0.1  # a face found this far (share of its size) from its predicted box is detected again next
-FOCUS_FACE_PX = 32  # in a window around a tracked face, the face is shown to the detector about this wide
-FOCUS_FACE_MIN = 26  # ... or, to save the detector padding its picture, at least this wide
+FOCUS_FACE_PX = 48  # in a window around a tracked face, the face is shown to the detector about this wide
+FOCUS_FACE_MIN = 36  # ... or, to save the detector padding its picture, at least this wide
 FOCUS_REACH = 0.5  # the window reaches this share of the face's size beyond its predicted box on every side
 FOCUS_MAX_AREA = 0.35  # windows covering more of the frame than this: the whole frame is scanned instead
 THUMB_SIDE = 64  # longer side of the grey thumbnails compared to tell whether the picture changed
