@@ -67,11 +67,13 @@ class Coverage:
     ``max_coast``: seconds a cover stays on a face the detector lost; ``detect_every``: frames between
     detections (None: the caller's choice); ``profile``: a second detection pass with the Haar profile cascade,
     every ``profile_every`` frames; ``focus``: between whole-frame scans, look for the tracked faces only in
-    windows around them, each at the scale that shows its face about :data:`FOCUS_FACE_PX` pixels across. New
-    faces elsewhere wait for the next whole-frame scan: it comes every ``full_every`` frames (by default twice
-    ``detect_every``) while the picture changes away from the tracked faces, every ``still_every`` frames (by
-    default four times ``detect_every``) while it does not (a still camera: no new face can appear where no
-    pixel changed), and on the next frame when a tracked face was not found in its window (a cut, a face gone).
+    windows around them, each at the scale that shows its face about :data:`FOCUS_FACE_PX` pixels across, and
+    wherever else the picture changed since it was last looked at (grey thumbnails compared cell by cell, see
+    :meth:`FaceFollower.changed_regions`), at the whole scan's scale: no new face can appear where no pixel
+    changed. The whole frame is scanned when there is no tracked face, when a tracked face was not found in its
+    window (a cut, a face gone: on the next frame), when the windows would cover :data:`FOCUS_MAX_AREA` of the
+    frame (a moving camera changes everything), and at least every ``full_every`` frames (by default four times
+    ``detect_every``, 0.4 s at 30 fps), for faces that a window showed too small to be found.
     """
 
     lead: float = 1.0
@@ -84,7 +86,6 @@ class Coverage:
     profile_every: int = 3
     focus: bool = True
     full_every: int | None = None
-    still_every: int | None = None
 
 
 DEFAULT_COVERAGE = Coverage()
@@ -96,8 +97,9 @@ FOCUS_FACE_PX = 48  # in a window around a tracked face, the face is shown to th
 FOCUS_FACE_MIN = 36  # ... or, to save the detector padding its picture, at least this wide
 FOCUS_REACH = 0.5  # the window reaches this share of the face's size beyond its predicted box on every side
 FOCUS_MAX_AREA = 0.35  # windows covering more of the frame than this: the whole frame is scanned instead
-THUMB_SIDE = 64  # longer side of the grey thumbnails compared to tell whether the picture changed
+THUMB_SIDE = 64  # longer side of the grey thumbnails compared to tell where the picture changed
 CHANGE_LEVEL = 8.0  # a thumbnail cell whose mean grey level moved more than this has changed
+CHANGE_MARGIN = 0.5  # a changed patch is looked at with this share of its size (and a cell) around it
 
 
 def _overlaps(box: tuple[float, ...], others: list[Face], limit: float = 0.3) -> bool:
@@ -128,14 +130,13 @@ class FaceFollower:
         self.count = 0
         self.time = 0.0
         self.detected_at = 0.0  # time of the last frame the detector ran on
-        self.full_every = max(1, coverage.full_every or 2 * self.detect_every)
-        self.still_every = max(self.full_every, coverage.still_every or 4 * self.detect_every)
-        self.scanned_at = -self.still_every  # frame number of the last whole-frame scan
-        # the last whole-frame scan's grey thumbnail and the boxes it found: where the picture has not changed
-        # since, away from those boxes and the tracked faces, no new face can be
-        self._scan_thumb: np.ndarray | None = None
-        self._scan_boxes: list[tuple[float, float, float, float]] = []
+        self.full_every = max(1, coverage.full_every or 4 * self.detect_every)
+        self.scanned_at = -self.full_every  # frame number of the last whole-frame scan
         self.scans = 0  # whole-frame scans so far (the rest of the detections looked only near tracked faces)
+        self.region_scans = 0  # detections that also looked at parts of the frame that had changed
+        # the grey thumbnail of the picture as last looked at: whole at each whole-frame scan, cell by cell where
+        # a changed part was looked at since; where the picture still matches it, no new face can be
+        self._seen: np.ndarray | None = None
         self._scan_next = False
         self._focus = coverage.focus and getattr(pipeline.detector, "name", "") == "centerface"
         self.step_seconds = 1 / 30  # how long a frame shows; measured from the frames' times
@@ -181,27 +182,54 @@ class FaceFollower:
                    min(1.0, FOCUS_FACE_PX / small)]
             if win[2] > win[0] and win[3] > win[1]:
                 wins.append(win)
-        while pair := next(((i, j) for i in range(len(wins)) for j in range(i + 1, len(wins))
-                             if _meet(wins[i], wins[j])), None):
-            a, b = wins[pair[0]], wins.pop(pair[1])  # merged into one window, which may now meet another
-            wins[pair[0]] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4])]
-        return [tuple(w) for w in wins]  # type: ignore[misc]
+        return [tuple(w) for w in _merge(wins)]  # type: ignore[misc]
 
-    def detect_near(self, image: np.ndarray | YuvFrame, t: float) -> list[Face] | None:
+    def changed_regions(self, thumb: np.ndarray, width: int, height: int,
+                        away_from: list[tuple[float, ...]]) -> list[tuple[float, float, float, float]] | None:
+        """Where the frame (its :func:`_thumbnail` ``thumb``) changed since it was last looked at, outside the
+        windows ``away_from``: a box (x0, y0, x1, y1, in the frame's pixels) around each patch of thumbnail cells
+        whose grey level moved more than :data:`CHANGE_LEVEL`, widened by :data:`CHANGE_MARGIN` of the patch's
+        size and a cell. None when there is nothing to compare with yet."""
+        if self._seen is None or self._seen.shape != thumb.shape:
+            return None
+        th, tw = thumb.shape
+        sx, sy = tw / width, th / height
+        changed = (np.abs(thumb - self._seen) > CHANGE_LEVEL).astype(np.uint8)
+        for x0, y0, x1, y1, *_ in away_from:
+            changed[int(y0 * sy) : int(np.ceil(y1 * sy)), int(x0 * sx) : int(np.ceil(x1 * sx))] = 0
+        if not changed.any():
+            return []
+        _, _, stats, _ = cv2.connectedComponentsWithStats(changed, connectivity=8)
+        out = []
+        for x, y, w, h, _ in stats[1:]:
+            m = 1 + CHANGE_MARGIN * max(w, h)
+            out.append((max(0.0, (x - m) / sx), max(0.0, (y - m) / sy),
+                        min(float(width), (x + w + m) / sx), min(float(height), (y + h + m) / sy)))
+        return out
+
+    def detect_near(self, image: np.ndarray | YuvFrame, t: float, thumb: np.ndarray | None = None) -> list[Face] | None:
         """The tracked faces looked for only in windows around where they should be at ``t`` (see
-        :meth:`focus_windows`); None when the windows would cover :data:`FOCUS_MAX_AREA` of the frame or more,
-        where a whole-frame scan costs about as much."""
+        :meth:`focus_windows`) and, given the frame's ``thumb`` (:func:`_thumbnail`), new faces looked for
+        wherever else the picture changed (:meth:`changed_regions`), at the whole-frame scan's scale. None when
+        the windows would cover :data:`FOCUS_MAX_AREA` of the frame or more, where a whole-frame scan costs about
+        as much, or when there is no earlier thumbnail to compare with."""
         height, width = image.shape[:2]
-        wins = self.focus_windows(width, height, t)
+        wins = [[*w, True] for w in self.focus_windows(width, height, t)]  # True: a tracked face's window
+        if thumb is not None:
+            regions = self.changed_regions(thumb, width, height, wins)
+            if regions is None:
+                return None
+            whole = min(1.0, float(getattr(self.pipeline.detector, "size", 0) or max(width, height)) / max(width, height))
+            wins = _merge(wins + [[*r, whole, False] for r in regions])
         if sum((w[2] - w[0]) * (w[3] - w[1]) for w in wins) >= FOCUS_MAX_AREA * width * height:
             return None
         found: list[Face] = []
-        for x0, y0, x1, y1, scale in wins:
+        for x0, y0, x1, y1, scale, face_only in wins:
             side = max(1, round(max(x1 - x0, y1 - y0) * scale))
-            # the detector pads its picture to a multiple of 32 pixels: where the window is shrunk (its smallest
-            # face shown FOCUS_FACE_PX wide), shrink it to the multiple below if its faces stay at least
+            # the detector pads its picture to a multiple of 32 pixels: where a face's window is shrunk (its
+            # smallest face shown FOCUS_FACE_PX wide), shrink it to the multiple below if its faces stay at least
             # FOCUS_FACE_MIN pixels wide (a 100-pixel picture costs what a 128-pixel one does)
-            if scale < 1 and side > 32 and side // 32 * 32 * FOCUS_FACE_PX >= FOCUS_FACE_MIN * side:
+            if face_only and scale < 1 and side > 32 and side // 32 * 32 * FOCUS_FACE_PX >= FOCUS_FACE_MIN * side:
                 side = side // 32 * 32
             if isinstance(image, YuvFrame):  # shrunk here, plane by plane, before the one conversion
                 pic, sx, sy, ox, oy = image.small_region_rgb(x0, y0, x1, y1, side)
@@ -215,23 +243,16 @@ class FaceFollower:
                 f = _shifted(_scaled(f, sx, sy), ox, oy)
                 if not _overlaps(f.box, found, 0.5):
                     found.append(f)
+        if thumb is not None and self._seen is not None:
+            # every window was looked at: there, this frame is the picture as last looked at (so the place a
+            # tracked face has just left, inside its window then, does not count as changed afterwards)
+            th, tw = thumb.shape
+            for x0, y0, x1, y1, *_ in wins:
+                rows = slice(int(np.ceil(y0 * th / height)), int(y1 * th / height))
+                cols = slice(int(np.ceil(x0 * tw / width)), int(x1 * tw / width))
+                self._seen[rows, cols] = thumb[rows, cols]
+            self.region_scans += not all(w[5] for w in wins)
         return found
-
-    def changed_elsewhere(self, thumb: np.ndarray, width: int, height: int, t: float) -> bool:
-        """Whether the frame, whose :func:`_thumbnail` is ``thumb``, changed since the last whole-frame scan away
-        from the faces that scan found and from the tracked faces' predicted boxes at ``t`` (each widened by
-        :data:`FOCUS_REACH` of its size): some thumbnail cell there moved by more than :data:`CHANGE_LEVEL`."""
-        if self._scan_thumb is None or self._scan_thumb.shape != thumb.shape:
-            return True
-        th, tw = thumb.shape
-        sx, sy = tw / width, th / height
-        changed = np.abs(thumb - self._scan_thumb) > CHANGE_LEVEL
-        boxes = self._scan_boxes + [tr.predict(t, self.coverage.max_coast) for tr in self.tracker.tracks]
-        for x1, y1, x2, y2 in boxes:
-            m = FOCUS_REACH * max(x2 - x1, y2 - y1)
-            changed[max(0, int((y1 - m) * sy)) : max(0, int(np.ceil((y2 + m) * sy))),
-                    max(0, int((x1 - m) * sx)) : max(0, int(np.ceil((x2 + m) * sx)))] = False
-        return bool(changed.any())
 
     def classify(self, image: np.ndarray | YuvFrame, faces: list[Face]) -> None:
         """Read the expression of ``faces`` (fills their emotion and probabilities).
@@ -261,13 +282,10 @@ class FaceFollower:
         if self.count % self.detect_every == 0 or (self.coverage.adaptive and self._unsure(t)):
             faces = None
             tracked = len(self.tracker.tracks)
-            since = self.count - self.scanned_at
-            thumb = None
-            if self._focus and tracked and not self._scan_next and since < self.still_every:
-                if since >= self.full_every:
-                    thumb = _thumbnail(image)
-                if thumb is None or not self.changed_elsewhere(thumb, image.shape[1], image.shape[0], t):
-                    faces = self.detect_near(image, t)
+            thumb = _thumbnail(image) if self._focus else None
+            if (self._focus and tracked and not self._scan_next
+                    and self.count - self.scanned_at < self.full_every):
+                faces = self.detect_near(image, t, thumb)
                 # a tracked face not found near where it should be (it left, turned away, or the shot changed):
                 # the whole frame is scanned at the next detection, which comes on the next frame (unsure track)
                 self._scan_next = faces is not None and len(faces) < tracked
@@ -276,9 +294,7 @@ class FaceFollower:
                 faces = self.detect(image)
                 self.scanned_at = self.count
                 self.scans += 1
-                if self._focus:
-                    self._scan_thumb = _thumbnail(image) if thumb is None else thumb
-                    self._scan_boxes = [f.box for f in faces]
+                self._seen = thumb
             self.detected_at = t
             if faces and (self.count % self.classify_every == 0 or self._new_faces(faces, t)):
                 self.classify(image, faces)
@@ -363,6 +379,18 @@ def _scaled(face: Face, sx: float, sy: float) -> Face:
     x1, y1, x2, y2 = face.box
     lm = None if face.landmarks is None else face.landmarks * np.array([sx, sy], np.float32)
     return replace(face, box=(x1 * sx, y1 * sy, x2 * sx, y2 * sy), landmarks=lm)
+
+
+def _merge(wins: list[list[Any]]) -> list[list[Any]]:
+    """Windows [x0, y0, x1, y1, scale, flags...] with every overlapping pair merged into one (which may then meet
+    another): the box around both, the larger scale, each flag true only where both were."""
+    wins = [list(w) for w in wins]
+    while pair := next(((i, j) for i in range(len(wins)) for j in range(i + 1, len(wins))
+                         if _meet(wins[i], wins[j])), None):
+        a, b = wins[pair[0]], wins.pop(pair[1])
+        wins[pair[0]] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4]),
+                         *(x and y for x, y in zip(a[5:], b[5:], strict=True))]
+    return wins
 
 
 def _meet(a: list[float], b: list[float]) -> bool:
