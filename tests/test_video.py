@@ -602,3 +602,32 @@ def test_cli_model_that_cannot_load_is_one_error_and_no_output(small_clip, tmp_p
     assert_clean_failure(r, "broken.onnx")
     assert not out.exists() and not (tmp_path / "f.jsonl").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.onnx"]  # no temporary file left either
+
+
+def test_readings_alternate_with_the_mirror_image_so_the_fast_model_averages_both(fer_public) -> None:
+    """A still face whose mirror image the one-view model reads differently: the shown probabilities settle
+    between the two readings, near their average, as the full model's in-graph flip averaging would have it."""
+    from facemoji.video.process import FaceFollower
+
+    fast = Pipeline(model="fast")
+    frame_of = functools.partial(face_on, background((480, 640)))
+    best = None
+    for i in range(0, 400, 4):  # the PublicTest face whose two views differ most
+        img = frame_of(fer_sprite(fer_public["x"][i]))
+        faces = fast.detect(img)
+        if len(faces) != 1:
+            continue
+        plain = fast.classifier.predict(img, faces).copy()[0]
+        mirror = fast.classifier.predict(img, faces, mirrored=True).copy()[0]
+        gap = np.abs(plain - mirror).sum()
+        if best is None or gap > best[0]:
+            best = (gap, img, plain, mirror)
+    gap, img, plain, mirror = best
+    assert gap > 0.3  # the premise: one view is not the other
+    follower = FaceFollower(fast, detect_every=1, classify_every=1)
+    for k in range(30):
+        faces = follower.step(img, k / 30)
+    assert follower.readings == 30
+    shown = np.array([faces[0].probabilities[c] for c in fast.classes])
+    mean = (plain + mirror) / 2
+    assert np.abs(shown - mean).sum() < 0.5 * min(np.abs(shown - plain).sum(), np.abs(shown - mirror).sum())

@@ -157,10 +157,10 @@ class Pipeline:
         self.timings.detect = (time.perf_counter() - t) * 1000
         return faces
 
-    def classify(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+    def classify(self, image: np.ndarray, faces: list[Face], mirrored: bool = False) -> np.ndarray:
         classifier = self.classifier
         t = time.perf_counter()
-        probs = classifier.predict(image, faces)
+        probs = classifier.predict(image, faces, mirrored)
         self.timings.classify = (time.perf_counter() - t) * 1000
         return probs
 

@@ -94,9 +94,14 @@ class EmotionClassifier:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
         return self._session.run(None, {self._input: np.ascontiguousarray(crops, dtype=np.float32)})[0]
 
-    def predict(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
-        """Classify ``faces`` of an RGB image; fills each face's emotion and probabilities."""
-        probs = self.predict_crops(self.crop_faces(image, faces))
+    def predict(self, image: np.ndarray, faces: list[Face], mirrored: bool = False) -> np.ndarray:
+        """Classify ``faces`` of an RGB image; fills each face's emotion and probabilities.
+
+        ``mirrored`` shows the model each face mirrored left to right (the same for a model that averages the
+        two views in its graph; video alternates them for the fast model, see ``FaceFollower.classify``).
+        """
+        crops = self.crop_faces(image, faces)
+        probs = self.predict_crops(crops[..., ::-1] if mirrored else crops)
         for f, p in zip(faces, probs, strict=True):
             f.probabilities = {c: float(v) for c, v in zip(self.classes, p, strict=True)}
             f.emotion = self.classes[int(np.argmax(p))]

@@ -134,6 +134,7 @@ class FaceFollower:
         self.scanned_at = -self.full_every  # frame number of the last whole-frame scan
         self.scans = 0  # whole-frame scans so far (the rest of the detections looked only near tracked faces)
         self.region_scans = 0  # detections that also looked at parts of the frame that had changed
+        self.readings = 0  # expression readings so far (every second one of mirrored faces)
         # the grey thumbnail of the picture as last looked at: whole at each whole-frame scan, cell by cell where
         # a changed part was looked at since; where the picture still matches it, no new face can be
         self._seen: np.ndarray | None = None
@@ -257,10 +258,16 @@ class FaceFollower:
     def classify(self, image: np.ndarray | YuvFrame, faces: list[Face]) -> None:
         """Read the expression of ``faces`` (fills their emotion and probabilities).
 
-        Of a :class:`YuvFrame` only the region around the faces is converted to RGB.
+        Readings alternate between the faces and their mirror images: each track's smoothing averages the two,
+        which gives the one-view ``fast`` model the flip averaging the ``full`` one does in its graph (on the
+        validation part of the real photos: 83.7 % instead of 81.2 %, neutral faces called angry 8.1 % instead
+        of 10.5 %; the full model 84.0 % and 7.2 %). Of a :class:`YuvFrame` only the region around the faces is
+        converted to RGB.
         """
+        mirrored = self.readings % 2 == 1
+        self.readings += 1
         if not isinstance(image, YuvFrame):
-            self.pipeline.classify(image, faces)
+            self.pipeline.classify(image, faces, mirrored)
             return
         reach = self.pipeline.classifier.crop_spec.reach
         x0, y0, x1, y1 = _around(faces, image.width, image.height, max(reach, 0.5))
@@ -268,7 +275,7 @@ class FaceFollower:
         # boxes (and landmarks, for a model that aligns on the eyes) in the region's pixels; where a face's square
         # runs past the region, the region is the frame's edge
         moved = [_shifted(f, -ox, -oy) for f in faces]
-        self.pipeline.classify(rgb, moved)
+        self.pipeline.classify(rgb, moved, mirrored)
         for f, m in zip(faces, moved, strict=True):
             f.emotion, f.probabilities = m.emotion, m.probabilities
 
