@@ -105,8 +105,8 @@ class ScriptedPipeline(Pipeline):
         self.script = script
         self.calls = 0
 
-    def classify(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
-        out = []
+    def classify(self, image: np.ndarray, faces: list[Face], mirrored: bool = False) -> np.ndarray:
+        out = []  # the script stands for both views alike
         for f in faces:
             p = self.script[min(self.calls, len(self.script) - 1)]
             self.calls += 1
