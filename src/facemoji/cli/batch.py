@@ -71,7 +71,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"longer side video frames are scaled to for detection (default: {VIDEO_DETECT_SIZE}, as "
                    "'facemoji video')")
     g.add_argument("--threshold", type=float, default=0.5, help="detector confidence threshold 0..1 (default: 0.5)")
-    g.add_argument("--model", default=None, metavar="ONNX",
+    g.add_argument("--model", default=None, metavar="MODEL",
                    help="emotion model: an ONNX file, or a shipped one by name, full or fast (default: full for "
                    "photos, fast for videos; see facemoji image --help)")
     g.add_argument("--emoji-scale", type=positive_float, default=None, metavar="X",

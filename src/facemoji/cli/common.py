@@ -36,7 +36,7 @@ def add_pipeline_options(p: argparse.ArgumentParser, detect_size: int, model: st
     g.add_argument("--detect-size", type=int, default=detect_size, metavar="PX",
                    help=f"longer side the image is scaled to for detection; smaller is faster (default: {detect_size})")
     g.add_argument("--threshold", type=float, default=0.5, help="detector confidence threshold 0..1 (default: 0.5)")
-    g.add_argument("--model", default=model, metavar="ONNX",
+    g.add_argument("--model", default=model, metavar="MODEL",
                    help="emotion model: an ONNX file, or a shipped one by name: full (four views of each face "
                    "averaged: photos) or fast (one view, about 3x quicker and 1.4 points less accurate on FER2013: "
                    f"video and cameras, which smooth each face over time) (default: {model})")
