@@ -88,15 +88,19 @@ class EmojiSet:
             self.images[name] = read_rgba(path.read_bytes(), str(path))
         self.cache = ByteLRU(cache_bytes)
 
+    def _resized(self, emotion: str, side: int) -> np.ndarray:
+        """The emoji for ``emotion`` (neutral's for an unknown one) as RGBA uint8 at ``side`` x ``side``."""
+        src = self.images.get(emotion, self.images["neutral"])
+        interp = cv2.INTER_AREA if side < src.shape[0] else cv2.INTER_CUBIC
+        return cv2.resize(src, (side, side), interpolation=interp)  # uint8: cubic over-shoot saturates
+
     def get(self, emotion: str, side: int) -> tuple[np.ndarray, np.ndarray]:
         """The emoji at ``side`` x ``side``: (RGB multiplied by alpha, 255 - alpha on three channels), uint8."""
         key = (emotion, side)
         hit = self.cache.get(key)
         if hit is not None:
             return hit  # type: ignore[return-value]
-        src = self.images.get(emotion, self.images["neutral"])
-        interp = cv2.INTER_AREA if side < src.shape[0] else cv2.INTER_CUBIC
-        rgba = cv2.resize(src, (side, side), interpolation=interp)  # uint8: cubic over-shoot saturates
+        rgba = self._resized(emotion, side)
         alpha = cv2.extractChannel(rgba, 3)
         alpha3 = cv2.merge([alpha, alpha, alpha])
         value = (cv2.multiply(cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB), alpha3, scale=1 / 255),
@@ -113,9 +117,7 @@ class EmojiSet:
         hit = self.cache.get(key)
         if hit is not None:
             return hit  # type: ignore[return-value]
-        src = self.images.get(emotion, self.images["neutral"])
-        interp = cv2.INTER_AREA if side < src.shape[0] else cv2.INTER_CUBIC
-        rgba = cv2.resize(src, (side, side), interpolation=interp)
+        rgba = self._resized(emotion, side)
         rgb = np.ascontiguousarray(rgba[:, :, :3])
         a = rgba[:, :, 3].astype(np.float32) / 255
         y = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)[:side].astype(np.float32)
@@ -127,7 +129,7 @@ class EmojiSet:
         def u8(x: np.ndarray) -> np.ndarray:
             return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
-        value = (u8(y * a), u8(255 - 255 * a),
+        value = (u8(y * a), cv2.bitwise_not(rgba[:, :, 3]),
                  u8(cv2.resize(uv[0] * a, half, interpolation=cv2.INTER_AREA)),
                  u8(cv2.resize(uv[1] * a, half, interpolation=cv2.INTER_AREA)),
                  u8(255 - 255 * cv2.resize(a, half, interpolation=cv2.INTER_AREA)))

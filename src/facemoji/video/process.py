@@ -148,6 +148,10 @@ class FaceFollower:
             self._profile = HaarFaces(frontal=False, profile=True, max_side=PROFILE_SIZE, min_size=24,
                                       min_neighbors=5, scale_factor=1.2)
 
+    def scan_side(self, width: int, height: int) -> int:
+        """The longer side a whole-frame scan shows a ``width`` x ``height`` frame at: the detector's size."""
+        return int(getattr(self.pipeline.detector, "size", 0) or max(width, height))
+
     def detect(self, image: np.ndarray | YuvFrame) -> list[Face]:
         """This frame's faces: the pipeline's detector, plus turned faces from the profile pass when it is on.
 
@@ -156,7 +160,7 @@ class FaceFollower:
         sx = sy = 1.0
         small = image
         if isinstance(image, YuvFrame):
-            small, sx, sy = image.small_rgb(int(getattr(self.pipeline.detector, "size", 0) or max(image.shape)))
+            small, sx, sy = image.small_rgb(self.scan_side(image.width, image.height))
         faces = self.pipeline.detect(small)
         if self._profile is not None and self.count % self.coverage.profile_every == 0:
             for hit in self._profile.find(small, min_size=max(1, round(self._profile.min_size / max(sx, sy)))):
@@ -220,7 +224,7 @@ class FaceFollower:
             regions = self.changed_regions(thumb, width, height, wins)
             if regions is None:
                 return None
-            whole = min(1.0, float(getattr(self.pipeline.detector, "size", 0) or max(width, height)) / max(width, height))
+            whole = min(1.0, self.scan_side(width, height) / max(width, height))
             wins = _merge(wins + [[*r, whole, False] for r in regions])
         if sum((w[2] - w[0]) * (w[3] - w[1]) for w in wins) >= FOCUS_MAX_AREA * width * height:
             return None
