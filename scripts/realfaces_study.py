@@ -33,8 +33,7 @@ from facemoji.classify import EmotionClassifier
 from facemoji.errors import ModelError
 from facemoji.labels import EMOTIONS
 from facemoji.train.evaluate import evaluate_probs, predict_batches
-from facemoji.train.realfaces import is_validation, load_realfaces, runtime_crops
-from facemoji.types import Face
+from facemoji.train.realfaces import frame_crops, load_landmarks, load_realfaces, runtime_crops, validation_mask
 
 
 def roll_degrees(lms: np.ndarray) -> np.ndarray:
@@ -86,12 +85,8 @@ def fer_results(clf: EmotionClassifier, data: str, landmarks: str | None, mode: 
     if mode in (None, "none"):
         out.append({"align": "frame", **describe("fer-frame", predict_batches(clf, frames), y)})
     if landmarks:
-        with np.load(landmarks) as d:
-            lms, boxes, found = d["landmarks"], d["box"], d["found"]
-        crops = frames.copy()
-        for i in np.flatnonzero(found):
-            rgb = np.repeat(x[i][:, :, None], 3, axis=2)
-            crops[i] = clf.crop_faces(rgb, [Face(box=tuple(float(v) for v in boxes[i]), landmarks=lms[i])])[0]
+        lms, boxes, found = load_landmarks(landmarks)
+        crops = frame_crops(x, lms, boxes, found, clf)[:, None].astype(np.float32)
         probs = predict_batches(clf, crops)
         out.append({"align": mode, "found": float(found.mean()),
                     **describe("fer-box", probs, y, roll_degrees(lms), first.get("fer-box"))})
@@ -128,7 +123,7 @@ def main() -> None:
     modes = args.align.split(",") if args.align else [None]
     if lms is None and any(m != "none" for m in modes if m is not None):
         raise SystemExit("--align roll or eyes needs --landmarks (scripts/face_landmarks.py)")
-    val_mask = np.array([is_validation(p) for p in faces.person], dtype=bool)
+    val_mask = validation_mask(faces)
     results = []
     first: dict[str, np.ndarray] = {}
     for mode in modes:

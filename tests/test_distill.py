@@ -93,3 +93,31 @@ def test_a_short_student_run_learns_its_teacher(fer_train, fer_public, tmp_path)
     assert "none" in student.metadata["facemoji.preprocessing"]
     p = student.predict_crops(x[:64, None].astype(np.float32))
     assert np.allclose(p, p_student[:64], atol=1e-3)
+
+
+def test_several_teachers_are_averaged_and_their_targets_cached_by_name(fer_train, fer_public, tmp_path):
+    """Two teachers (the four-view and the one-view shipped files): the cached targets are the mean of their
+    probabilities on every training face, the cache names both, and a run with another teacher set does not
+    reuse it."""
+    from facemoji.classify import EmotionClassifier, default_model_path
+    from facemoji.train.distill import DistillConfig, distill
+
+    n = 96
+    np.savez(tmp_path / "train.npz", x=fer_train["x"][:n], y=fer_train["y"][:n], row_index=fer_train["row_index"][:n])
+    np.savez(tmp_path / "val.npz", x=fer_public["x"][:32], y=fer_public["y"][:32])
+    pair = (str(default_model_path("full")), str(default_model_path("fast")))
+    x = fer_train["x"][:n, None].astype(np.float32)
+    p = [EmotionClassifier(t).predict_crops(x) for t in pair]
+    assert (p[0].argmax(1) != p[1].argmax(1)).any() or not np.allclose(p[0], p[1], atol=1e-3)
+    cfg = DistillConfig(data=str(tmp_path / "train.npz"), val_data=str(tmp_path / "val.npz"), out=str(tmp_path / "run"),
+                        teachers=pair, epochs=1, batch_size=32)
+    distill(cfg)
+    with np.load(tmp_path / "run" / "teacher_targets.npz") as d:
+        assert list(d["teachers"]) == ["emotion.onnx", "emotion_fast.onnx"]
+        assert np.allclose(d["fer"], (p[0] + p[1]) / 2, atol=1e-5)
+    cfg.teachers = pair[1:]
+    cfg.epochs = 2
+    distill(cfg, resume=True)
+    with np.load(tmp_path / "run" / "teacher_targets.npz") as d:
+        assert list(d["teachers"]) == ["emotion_fast.onnx"]
+        assert np.allclose(d["fer"], p[1], atol=1e-5)

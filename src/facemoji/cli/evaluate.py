@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="fer2013.csv, a split CSV, .npz (x, y), or a folder of class folders (face crops or whole photos)")
     p.add_argument("--split", default="val",
                    help="which split of a Kaggle CSV or split folder: train, val (PublicTest) or test (PrivateTest); default val")
-    p.add_argument("--model", default=None, help="ONNX model (default: the shipped model)")
+    p.add_argument("--model", default=None, metavar="MODEL",
+                   help="ONNX file, or a shipped model's name: full (the default, four views) or fast (one view)")
     p.add_argument("--photos", action="store_true",
                    help="read a folder of class folders as whole photos even if its images are 48x48")
     p.add_argument("--detect-size", type=int, default=640, metavar="PX",

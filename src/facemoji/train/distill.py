@@ -1,20 +1,29 @@
-"""Distil the shipped test-time-augmented model into a single-pass student, with real photographs mixed in.
+"""Distil one or several test-time-augmented models into a single-pass student, with real photographs mixed in.
 
     python -m facemoji.train.distill --data ../shared/data/fer2013_train.npz \\
         --val-data ../shared/data/fer2013_publictest.npz --ferplus ../shared/data/ferplus_votes_train_publictest.npz \\
-        --realfaces ../shared/data/realfaces_muxspace_96.npz --out runs/distill
+        --realfaces ../shared/data/realfaces_muxspace_96.npz --teacher A.onnx --teacher B.onnx --out runs/distill
 
-The teacher is an ONNX model (default: the shipped one, which averages its network over four views of every
-face). Its probabilities on every training face, computed once before training, become part of the targets:
+The teachers are ONNX models (default: the shipped one, which averages its network over four views of every
+face); ``--teacher`` may be given several times and their probabilities are averaged, an ensemble at training
+time only. The average on every training face, computed once before training, becomes part of the targets:
 ``teacher_weight * teacher + (1 - teacher_weight) * label``, where the label is the smoothed FER2013 label
-blended with the FER+ votes as in the main recipe. The student starts from the teacher's own network, read back
-from the ONNX file (:mod:`facemoji.train.from_onnx`), and learns to give the four-view average in one pass.
+blended with the FER+ votes as in the main recipe. The student starts from the first teacher's own network, read
+back from the ONNX file (:mod:`facemoji.train.from_onnx`), or from ``--init``, and learns to give the teachers'
+average in one pass.
 
 Real photographs (``--realfaces``): the training part of the person-disjoint split, each face cut out from the
 detector's stored box exactly as the runtime cuts it. Each epoch draws ``real_weight * len(FER2013 train)`` of
 them with replacement, classes drawn in proportion to the square root of their counts (neutral and happy
 dominate the file; fear has a dozen faces). Their targets are their hand labels, smoothed, with
 ``real_teacher_weight`` of the teacher (the teacher's own mistakes on real photos are what is being fixed).
+``--align roll|eyes`` trains the student on faces aligned on CenterFace's eyes, as the runtime cuts them for a
+model whose ``facemoji.crop`` asks for that framing: FER2013 frames (training and PublicTest) cut from CenterFace's
+box on each frame with its landmarks (``--fer-landmarks``, ``--val-landmarks``; frames without a detection stay
+whole), real photographs cut from their stored box with theirs (``--real-landmarks``). The teachers' targets
+stay those of the faces as the teachers saw them. Export the result with the same framing in its metadata
+(``facemoji export --crop '{..., "align": "eyes"}'``).
+
 Each epoch validates on FER2013 PublicTest (one pass, float32) and on the real photographs' validation part,
 keeps ``last.pt`` (resumable) and ``best.pt`` (best PublicTest accuracy) and a history with both figures.
 """
@@ -42,7 +51,7 @@ class DistillConfig:
     val_data: str
     ferplus: str | None = None
     realfaces: str | None = None
-    teacher: str | None = None
+    teachers: tuple[str, ...] = ()  # ONNX files whose probabilities are averaged (none: the shipped model)
     init: str | None = None  # start the student from this distillation checkpoint instead of the teacher's network
     out: str = "runs/distill"
     arch: str = ""
@@ -61,6 +70,10 @@ class DistillConfig:
     seed: int = 0
     threads: int = 2
     limit: int = 0  # use only the first N FER2013 training faces (0: all), for quick runs
+    align: str = "none"  # "roll" or "eyes": train on faces aligned on CenterFace's eyes (needs the landmark files)
+    fer_landmarks: str | None = None
+    val_landmarks: str | None = None
+    real_landmarks: str | None = None
     mean: float = 0.0
     std: float = 1.0
 
@@ -113,7 +126,7 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
     from facemoji.classify import EmotionClassifier
     from facemoji.train.data import ferplus_soft_labels, load_dataset
     from facemoji.train.from_onnx import freeze_batchnorm, load_shipped, normalization
-    from facemoji.train.realfaces import load_realfaces, runtime_crops
+    from facemoji.train.realfaces import frame_crops, load_landmarks, load_realfaces, runtime_crops, validation_mask
     from facemoji.train.trainer import TrainConfig, augment
 
     out = Path(cfg.out)
@@ -123,7 +136,9 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
 
-    teacher = EmotionClassifier(cfg.teacher, threads=cfg.threads)
+    teachers = [EmotionClassifier(t, threads=cfg.threads) for t in cfg.teachers] or [EmotionClassifier(threads=cfg.threads)]
+    teacher = teachers[0]
+    names = np.array([t.path.name for t in teachers])
     model, meta = load_shipped(teacher.path)
     cfg.arch = meta["facemoji.arch"]
     cfg.mean, cfg.std = normalization(meta)
@@ -139,17 +154,35 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
     cache = out / "teacher_targets.npz"
     real_x = real_y = real_val_x = real_val_y = None
     if cfg.realfaces:
-        rtrain, rval = load_realfaces(cfg.realfaces).split()
+        real = load_realfaces(cfg.realfaces)
+        rtrain, rval = real.split()
         real_x = np.clip(np.rint(runtime_crops(rtrain, teacher)[:, 0]), 0, 255).astype(np.uint8)
         real_val_x = np.clip(np.rint(runtime_crops(rval, teacher)[:, 0]), 0, 255).astype(np.uint8)
         real_y, real_val_y = rtrain.y, rval.y
+    t_fer = t_real = None
     if cache.exists():
         with np.load(cache) as d:
-            t_fer, t_real = d["fer"], d["real"] if real_x is not None else None
-    else:
-        t_fer = teacher_probs(teacher, train.x)
-        t_real = teacher_probs(teacher, real_x) if real_x is not None else np.zeros((0, 7), np.float32)
-        np.savez(cache, fer=t_fer, real=t_real)
+            if "teachers" in d and list(d["teachers"]) == list(names) and len(d["fer"]) == len(train):
+                t_fer, t_real = d["fer"], d["real"]
+    if t_fer is None:
+        t_fer = np.mean([teacher_probs(t, train.x) for t in teachers], axis=0)
+        t_real = (np.mean([teacher_probs(t, np.clip(np.rint(runtime_crops(rtrain, t)[:, 0]), 0, 255).astype(np.uint8))
+                           for t in teachers], axis=0) if real_x is not None else np.zeros((0, 7), np.float32))
+        np.savez(cache, fer=t_fer, real=t_real, teachers=names)
+    if cfg.align != "none":  # the student sees the faces framed as the runtime will frame them for it
+        if not (cfg.fer_landmarks and cfg.val_landmarks and (cfg.real_landmarks or not cfg.realfaces)):
+            raise ValueError("--align needs --fer-landmarks, --val-landmarks and (with --realfaces) --real-landmarks")
+        framer = EmotionClassifier(teacher.path, threads=cfg.threads, align=cfg.align)
+        n = len(train)  # --limit keeps the first n faces, and their detections
+        train.x = frame_crops(train.x, *(a[:n] for a in load_landmarks(cfg.fer_landmarks)), framer)
+        val.x = frame_crops(val.x, *load_landmarks(cfg.val_landmarks), framer)
+        if cfg.realfaces:
+            lms = np.load(cfg.real_landmarks)["landmarks"]
+            if len(lms) != len(real):
+                raise ValueError(f"{cfg.real_landmarks}: {len(lms)} landmarks for {len(real)} faces")
+            is_val = validation_mask(real)
+            real_x, real_val_x = (np.clip(np.rint(runtime_crops(part, framer, lms[mask])[:, 0]), 0, 255).astype(np.uint8)
+                                  for part, mask in ((rtrain, ~is_val), (rval, is_val)))
     fer_targets = (cfg.teacher_weight * t_fer + (1 - cfg.teacher_weight)
                    * label_targets(train.y, cfg.label_smoothing, soft, cfg.ferplus_weight)).astype(np.float32)
     x_all = train.x
@@ -187,7 +220,7 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
     steps = (n_fer + n_real) // cfg.batch_size
     total = cfg.epochs * steps
     best = max((h["val_acc"] for h in history), default=-1.0)
-    print(f"distilling {cfg.arch} from {teacher.path.name}: {n_fer} FER2013 + {n_real} real faces an epoch, "
+    print(f"distilling {cfg.arch} from {' + '.join(names)}: {n_fer} FER2013 + {n_real} real faces an epoch, "
           f"epochs {start + 1}..{cfg.epochs}, checkpoints in {out}", file=sys.stderr)
     bar = tqdm(total=(cfg.epochs - start) * steps, unit="batch", file=sys.stderr, mininterval=5.0)
     for epoch in range(start, cfg.epochs):
@@ -223,7 +256,7 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
             rec["real_val"] = real_figures(single_pass_probs(model, real_val_x, cfg.mean, cfg.std), real_val_y)
         history.append(rec)
         state = {"model": {k: v.clone() for k, v in model.state_dict().items()}, "optimizer": opt.state_dict(),
-                 "epoch": epoch, "config": {**asdict(cfg), "distilled_from": str(teacher.path.name)},
+                 "epoch": epoch, "config": {**asdict(cfg), "distilled_from": " + ".join(names)},
                  "history": history, "generator": g.get_state(), "val_acc": rec["val_acc"]}
         torch.save(state, out / "last.pt.tmp")
         (out / "last.pt.tmp").replace(last)
@@ -246,8 +279,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--val-data", required=True, help="FER2013 PublicTest faces")
     ap.add_argument("--ferplus", help="FER+ votes (.npz)")
     ap.add_argument("--realfaces", help="real photographs (.npz: x, y, box, names, source)")
-    ap.add_argument("--teacher", help="teacher ONNX model (default: the shipped one)")
-    ap.add_argument("--init", help="start the student from this checkpoint (default: the teacher's own network)")
+    ap.add_argument("--teacher", dest="teachers", action="append", default=[],
+                    help="teacher ONNX model; repeat for an ensemble whose probabilities are averaged "
+                         "(default: the shipped model). The student takes the first one's network")
+    ap.add_argument("--init", help="start the student from this checkpoint (default: the first teacher's network)")
     ap.add_argument("--out", default="runs/distill")
     ap.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     defaults = DistillConfig(data="", val_data="")
@@ -255,8 +290,16 @@ def main(argv: list[str] | None = None) -> None:
                  "real_class_power", "ferplus_weight", "seed", "threads", "limit"):
         v = getattr(defaults, name)
         ap.add_argument("--" + name.replace("_", "-"), type=type(v), default=v, help=f"default {v}")
+    ap.add_argument("--align", choices=("none", "roll", "eyes"), default="none",
+                    help="train on faces aligned on CenterFace's eyes (default none: the box crop)")
+    ap.add_argument("--fer-landmarks", help="--align: CenterFace's boxes and points of --data's faces "
+                    "(scripts/face_landmarks.py fer)")
+    ap.add_argument("--val-landmarks", help="--align: the same for --val-data's faces")
+    ap.add_argument("--real-landmarks", help="--align: CenterFace's points of --realfaces' crops "
+                    "(scripts/face_landmarks.py realfaces)")
     a = ap.parse_args(argv)
-    cfg = DistillConfig(**{k: v for k, v in vars(a).items() if k != "resume"})
+    args = {k: v for k, v in vars(a).items() if k != "resume"}
+    cfg = DistillConfig(**{**args, "teachers": tuple(args["teachers"])})
     distill(cfg, resume=a.resume)
 
 

@@ -81,3 +81,32 @@ def runtime_crops(faces: RealFaces, classifier, landmarks: np.ndarray | None = N
         lm = None if landmarks is None else landmarks[i]
         out.append(classifier.crop_faces(rgb, [Face(box=tuple(float(v) for v in b), score=1.0, landmarks=lm)]))
     return np.concatenate(out) if out else np.zeros((0, 1, classifier.size, classifier.size), np.float32)
+
+
+def validation_mask(faces: RealFaces, share: float = VAL_SHARE) -> np.ndarray:
+    """Which faces fall in the validation part of :meth:`RealFaces.split` (per-face arrays are split with it)."""
+    return np.array([is_validation(p, share) for p in faces.person], dtype=bool)
+
+
+def load_landmarks(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """CenterFace's detections of stored faces (``scripts/face_landmarks.py``): landmarks (N, 5, 2), box (N, 4),
+    found (N,)."""
+    with np.load(path) as d:
+        return d["landmarks"], d["box"], d["found"]
+
+
+def frame_crops(frames: np.ndarray, landmarks: np.ndarray, boxes: np.ndarray, found: np.ndarray,
+                classifier) -> np.ndarray:
+    """FER2013-style frames (N, S, S) uint8 cut as the runtime cuts a detected face: from CenterFace's box on each
+    frame with its five points (:func:`load_landmarks`), in ``classifier``'s framing (aligned when it asks).
+    Frames where CenterFace found nothing stay whole. Returns (N, S, S) uint8."""
+    from facemoji.types import Face
+
+    if not len(landmarks) == len(boxes) == len(found) == len(frames):
+        raise ValueError(f"{len(found)} detections for {len(frames)} faces")
+    out = frames.copy()
+    for i in np.flatnonzero(found):
+        rgb = np.repeat(frames[i][:, :, None], 3, axis=2)
+        face = Face(box=tuple(float(v) for v in boxes[i]), score=1.0, landmarks=landmarks[i])
+        out[i] = np.clip(np.rint(classifier.crop_faces(rgb, [face])[0, 0]), 0, 255).astype(np.uint8)
+    return out
