@@ -138,3 +138,37 @@ def test_bad_alignment_is_a_model_error(tmp_path):
     path = with_crop_metadata(tmp_path, {"scale": 1.0, "align": "eyes", "eye_distance": 3})
     with pytest.raises(ModelError, match="eye_distance"):
         EmotionClassifier(path)
+
+
+def test_fer_frames_are_cut_as_the_runtime_cuts_a_detected_face(fer_public):
+    """Training faces for an aligned model: each 48-px FER2013 frame where CenterFace finds a face (here on the
+    frame upscaled four times, as scripts/face_landmarks.py does) is cut exactly as the runtime's classifier cuts
+    that detection, eyes levelled; a frame without a detection stays whole; mismatched counts are refused."""
+    from facemoji.train.realfaces import frame_crops
+
+    frames = fer_public["x"][:24]
+    det = CenterFace()
+    n = len(frames)
+    lms, boxes, found = np.full((n, 5, 2), np.nan, np.float32), np.zeros((n, 4), np.float32), np.zeros(n, bool)
+    for i, f in enumerate(frames):
+        big = np.repeat(cv2.resize(f, (192, 192), interpolation=cv2.INTER_LINEAR)[:, :, None], 3, axis=2)
+        faces = det.detect(big, 192)
+        if faces and faces[0].landmarks is not None:
+            boxes[i] = np.array(faces[0].box) / 4
+            lms[i] = np.asarray(faces[0].landmarks) / 4
+            found[i] = True
+    assert found.sum() >= 12, found.sum()  # most frames hold a findable face
+    found[-1] = False  # and one is treated as if nothing had been found
+    clf = EmotionClassifier(align="eyes")
+    out = frame_crops(frames, lms, boxes, found, clf)
+    assert out.shape == frames.shape and out.dtype == np.uint8
+    assert np.array_equal(out[-1], frames[-1])
+    changed = 0
+    for i in np.flatnonzero(found):
+        rgb = np.repeat(frames[i][:, :, None], 3, axis=2)
+        want = clf.crop_faces(rgb, [Face(box=tuple(float(v) for v in boxes[i]), score=1.0, landmarks=lms[i])])[0, 0]
+        assert np.array_equal(out[i], want.astype(np.uint8))
+        changed += not np.array_equal(out[i], frames[i])
+    assert changed == found.sum()
+    with pytest.raises(ValueError):
+        frame_crops(frames[:3], lms, boxes, found, clf)
