@@ -85,6 +85,13 @@ def teacher_probs(teacher, x_u8: np.ndarray, batch: int = 256) -> np.ndarray:
     return predict_batches(teacher, x_u8, batch, "teacher")
 
 
+def u8_crops(faces, classifier, landmarks: np.ndarray | None = None) -> np.ndarray:
+    """Real photographs cut as ``classifier``'s runtime cuts them, as uint8 (N, S, S) faces."""
+    from facemoji.train.realfaces import runtime_crops
+
+    return np.clip(np.rint(runtime_crops(faces, classifier, landmarks)[:, 0]), 0, 255).astype(np.uint8)
+
+
 def label_targets(y: np.ndarray, smoothing: float, soft: np.ndarray | None = None, soft_weight: float = 0.0) -> np.ndarray:
     k = len(EMOTIONS)
     t = np.full((len(y), k), smoothing / k, dtype=np.float32)
@@ -126,7 +133,7 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
     from facemoji.classify import EmotionClassifier
     from facemoji.train.data import ferplus_soft_labels, load_dataset
     from facemoji.train.from_onnx import freeze_batchnorm, load_shipped, normalization
-    from facemoji.train.realfaces import frame_crops, load_landmarks, load_realfaces, runtime_crops, validation_mask
+    from facemoji.train.realfaces import frame_crops, load_landmarks, load_realfaces, validation_mask
     from facemoji.train.trainer import TrainConfig, augment
 
     out = Path(cfg.out)
@@ -156,8 +163,7 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
     if cfg.realfaces:
         real = load_realfaces(cfg.realfaces)
         rtrain, rval = real.split()
-        real_x = np.clip(np.rint(runtime_crops(rtrain, teacher)[:, 0]), 0, 255).astype(np.uint8)
-        real_val_x = np.clip(np.rint(runtime_crops(rval, teacher)[:, 0]), 0, 255).astype(np.uint8)
+        real_x, real_val_x = u8_crops(rtrain, teacher), u8_crops(rval, teacher)
         real_y, real_val_y = rtrain.y, rval.y
     t_fer = t_real = None
     if cache.exists():
@@ -166,8 +172,8 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
                 t_fer, t_real = d["fer"], d["real"]
     if t_fer is None:
         t_fer = np.mean([teacher_probs(t, train.x) for t in teachers], axis=0)
-        t_real = (np.mean([teacher_probs(t, np.clip(np.rint(runtime_crops(rtrain, t)[:, 0]), 0, 255).astype(np.uint8))
-                           for t in teachers], axis=0) if real_x is not None else np.zeros((0, 7), np.float32))
+        t_real = (np.mean([teacher_probs(t, u8_crops(rtrain, t)) for t in teachers], axis=0)  # each in its framing
+                  if real_x is not None else np.zeros((0, 7), np.float32))
         np.savez(cache, fer=t_fer, real=t_real, teachers=names)
     if cfg.align != "none":  # the student sees the faces framed as the runtime will frame them for it
         if not (cfg.fer_landmarks and cfg.val_landmarks and (cfg.real_landmarks or not cfg.realfaces)):
@@ -181,8 +187,7 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
             if len(lms) != len(real):
                 raise ValueError(f"{cfg.real_landmarks}: {len(lms)} landmarks for {len(real)} faces")
             is_val = validation_mask(real)
-            real_x, real_val_x = (np.clip(np.rint(runtime_crops(part, framer, lms[mask])[:, 0]), 0, 255).astype(np.uint8)
-                                  for part, mask in ((rtrain, ~is_val), (rval, is_val)))
+            real_x, real_val_x = u8_crops(rtrain, framer, lms[~is_val]), u8_crops(rval, framer, lms[is_val])
     fer_targets = (cfg.teacher_weight * t_fer + (1 - cfg.teacher_weight)
                    * label_targets(train.y, cfg.label_smoothing, soft, cfg.ferplus_weight)).astype(np.float32)
     x_all = train.x
