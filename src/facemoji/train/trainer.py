@@ -174,12 +174,18 @@ def _targets(ds: Dataset, cfg: TrainConfig) -> np.ndarray:
     return t
 
 
-def _save_curves(history: list[dict], path: Path) -> None:
+def _pyplot():
+    """matplotlib's pyplot, drawing to files only."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save_curves(history: list[dict], path: Path) -> None:
+    plt = _pyplot()
     ep = [h["epoch"] for h in history]
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
     ax[0].plot(ep, [h["train_loss"] for h in history], label="train loss")
@@ -272,6 +278,9 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     def _on_term(signum, frame):  # SIGTERM behaves like Ctrl-C
         raise KeyboardInterrupt
 
+    # Loaded before the loop: Ctrl-C landing inside the first import of a C extension surfaces as ImportError,
+    # not KeyboardInterrupt, and would end the run with a traceback instead of keeping the checkpoint.
+    _pyplot()
     old = signal.signal(signal.SIGTERM, _on_term)
     try:
         for epoch in range(start_epoch, cfg.epochs):
