@@ -21,19 +21,18 @@ import numpy as np
 
 from facemoji.classify import EmotionClassifier
 from facemoji.labels import EMOTIONS
-from facemoji.train.evaluate import predict_batches
-from facemoji.train.realfaces import load_realfaces, runtime_crops, validation_mask
-
-NEUTRAL, ANGRY = EMOTIONS.index("neutral"), EMOTIONS.index("angry")
+from facemoji.train.evaluate import predict_batches, real_figures
+from facemoji.train.realfaces import load_landmarks, load_realfaces, runtime_crops, validation_mask
 
 
 def figures(p_fer: np.ndarray, y_fer: np.ndarray, p_real: np.ndarray, y_real: np.ndarray) -> dict:
-    pf, pr = p_fer.argmax(1), p_real.argmax(1)
-    recall = {c: round(float((pr[y_real == k] == k).mean()), 3) for k, c in enumerate(EMOTIONS) if (y_real == k).any()}
+    pf = p_fer.argmax(1)
+    real = real_figures(p_real, y_real)
     return {"publictest": float((pf == y_fer).mean()),
             "publictest_recall": {c: round(float((pf[y_fer == k] == k).mean()), 3) for k, c in enumerate(EMOTIONS)},
-            "real": float((pr == y_real).mean()), "real_balanced": float(np.mean(list(recall.values()))),
-            "real_neutral_as_angry": float((pr[y_real == NEUTRAL] == ANGRY).mean()), "real_recall": recall}
+            "real": real["accuracy"], "real_balanced": real["balanced"],
+            "real_neutral_as_angry": real["neutral_as_angry"],
+            "real_recall": {c: round(r, 3) for c, r in real["recall"].items()}}
 
 
 def main() -> None:
@@ -52,7 +51,7 @@ def main() -> None:
     real = load_realfaces(data / "realfaces_muxspace_96.npz")
     is_val = validation_mask(real)
     rval = real.subset(is_val)
-    lms = np.load(a.landmarks)["landmarks"][is_val] if a.landmarks else None
+    lms = load_landmarks(a.landmarks)[0][is_val] if a.landmarks else None
     train = None
     if a.train:
         with np.load(data / "fer2013_train.npz") as d:

@@ -87,9 +87,9 @@ def teacher_probs(teacher, x_u8: np.ndarray, batch: int = 256) -> np.ndarray:
 
 def u8_crops(faces, classifier, landmarks: np.ndarray | None = None) -> np.ndarray:
     """Real photographs cut as ``classifier``'s runtime cuts them, as uint8 (N, S, S) faces."""
-    from facemoji.train.realfaces import runtime_crops
+    from facemoji.train.realfaces import as_uint8, runtime_crops
 
-    return np.clip(np.rint(runtime_crops(faces, classifier, landmarks)[:, 0]), 0, 255).astype(np.uint8)
+    return as_uint8(runtime_crops(faces, classifier, landmarks))
 
 
 def label_targets(y: np.ndarray, smoothing: float, soft: np.ndarray | None = None, soft_weight: float = 0.0) -> np.ndarray:
@@ -118,20 +118,12 @@ def single_pass_probs(model: torch.nn.Module, x_u8: np.ndarray, mean: float, std
     return predict_proba(model, x_u8, TrainConfig(data="", mean=mean, std=std), tta=False)
 
 
-def real_figures(probs: np.ndarray, y: np.ndarray) -> dict:
-    pred = probs.argmax(1)
-    neutral = EMOTIONS.index("neutral")
-    recall = {c: float((pred[y == i] == i).mean()) for i, c in enumerate(EMOTIONS) if (y == i).any()}
-    return {"accuracy": float((pred == y).mean()), "balanced": float(np.mean(list(recall.values()))),
-            "neutral_as_angry": float((pred[y == neutral] == EMOTIONS.index("angry")).mean()),
-            "recall": recall}
-
-
 def distill(cfg: DistillConfig, resume: bool = False) -> Path:
     from tqdm import tqdm
 
     from facemoji.classify import EmotionClassifier
     from facemoji.train.data import ferplus_soft_labels, load_dataset
+    from facemoji.train.evaluate import real_figures
     from facemoji.train.from_onnx import freeze_batchnorm, load_shipped, normalization
     from facemoji.train.realfaces import frame_crops, load_landmarks, load_realfaces, validation_mask
     from facemoji.train.trainer import TrainConfig, augment
@@ -172,7 +164,8 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
                 t_fer, t_real = d["fer"], d["real"]
     if t_fer is None:
         t_fer = np.mean([teacher_probs(t, train.x) for t in teachers], axis=0)
-        t_real = (np.mean([teacher_probs(t, u8_crops(rtrain, t)) for t in teachers], axis=0)  # each in its framing
+        t_real = (np.mean([teacher_probs(t, real_x if t is teacher else u8_crops(rtrain, t))  # each in its framing
+                           for t in teachers], axis=0)
                   if real_x is not None else np.zeros((0, 7), np.float32))
         np.savez(cache, fer=t_fer, real=t_real, teachers=names)
     if cfg.align != "none":  # the student sees the faces framed as the runtime will frame them for it
@@ -183,7 +176,7 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
         train.x = frame_crops(train.x, *(a[:n] for a in load_landmarks(cfg.fer_landmarks)), framer)
         val.x = frame_crops(val.x, *load_landmarks(cfg.val_landmarks), framer)
         if cfg.realfaces:
-            lms = np.load(cfg.real_landmarks)["landmarks"]
+            lms = load_landmarks(cfg.real_landmarks)[0]
             if len(lms) != len(real):
                 raise ValueError(f"{cfg.real_landmarks}: {len(lms)} landmarks for {len(real)} faces")
             is_val = validation_mask(real)

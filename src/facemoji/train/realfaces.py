@@ -73,10 +73,16 @@ def runtime_crops(faces: RealFaces, classifier, landmarks: np.ndarray | None = N
     ``landmarks`` (N, 5, 2), the detector's five points in the crops' pixels (NaN where none), let the
     classifier align the faces when its framing asks for it.
     """
+    return cut_faces(faces.x, faces.box, classifier, landmarks)
+
+
+def cut_faces(images: np.ndarray, boxes: np.ndarray, classifier, landmarks: np.ndarray | None = None) -> np.ndarray:
+    """The face in ``boxes[i]`` (with ``landmarks[i]``) of each grayscale image (N, H, W) cut out as the runtime's
+    classifier cuts a detected face: (N, 1, S, S) float32."""
     from facemoji.types import Face
 
     out = []
-    for i, (img, b) in enumerate(zip(faces.x, faces.box, strict=True)):
+    for i, (img, b) in enumerate(zip(images, boxes, strict=True)):
         rgb = np.repeat(img[:, :, None], 3, axis=2)
         lm = None if landmarks is None else landmarks[i]
         out.append(classifier.crop_faces(rgb, [Face(box=tuple(float(v) for v in b), score=1.0, landmarks=lm)]))
@@ -100,13 +106,14 @@ def frame_crops(frames: np.ndarray, landmarks: np.ndarray, boxes: np.ndarray, fo
     """FER2013-style frames (N, S, S) uint8 cut as the runtime cuts a detected face: from CenterFace's box on each
     frame with its five points (:func:`load_landmarks`), in ``classifier``'s framing (aligned when it asks).
     Frames where CenterFace found nothing stay whole. Returns (N, S, S) uint8."""
-    from facemoji.types import Face
-
     if not len(landmarks) == len(boxes) == len(found) == len(frames):
         raise ValueError(f"{len(found)} detections for {len(frames)} faces")
     out = frames.copy()
-    for i in np.flatnonzero(found):
-        rgb = np.repeat(frames[i][:, :, None], 3, axis=2)
-        face = Face(box=tuple(float(v) for v in boxes[i]), score=1.0, landmarks=landmarks[i])
-        out[i] = np.clip(np.rint(classifier.crop_faces(rgb, [face])[0, 0]), 0, 255).astype(np.uint8)
+    if found.any():
+        out[found] = as_uint8(cut_faces(frames[found], boxes[found], classifier, landmarks[found]))
     return out
+
+
+def as_uint8(crops: np.ndarray) -> np.ndarray:
+    """Grayscale crops (N, 1, S, S) float32 in 0..255 as uint8 faces (N, S, S)."""
+    return np.clip(np.rint(crops[:, 0]), 0, 255).astype(np.uint8)
