@@ -19,12 +19,11 @@ from facemoji.classify import EmotionClassifier
 from facemoji.detect import Detector, get_detector
 from facemoji.imageio import as_rgb
 from facemoji.onnxrt import no_telemetry
+from facemoji.options import FRAME_DETECT_SIZE as VIDEO_DETECT_SIZE
+from facemoji.options import PHOTO_DETECT_SIZE, Kind, Options  # noqa: F401 - PHOTO_DETECT_SIZE re-exported
 from facemoji.overlay import MODES, EmojiSet, check_cover, render
 from facemoji.overlay.emoji import DEFAULT_CACHE_BYTES, DEFAULT_SCALE
 from facemoji.types import Face
-
-PHOTO_DETECT_SIZE = 640  # still photos: finer detection, speed matters less
-VIDEO_DETECT_SIZE = 320  # frames: 320 px on the longer side keeps ~60 frames/s on 2 cores
 
 
 class _Loading:
@@ -95,13 +94,25 @@ class Pipeline:
         cover: str = "emoji",
         emoji_cache_bytes: int = DEFAULT_CACHE_BYTES,
         background: bool = False,
+        options: Options | None = None,
+        kind: Kind = "frames",
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown mode {mode!r} (choose {', '.join(MODES)})")
-        check_cover(cover)
-        make_detector = partial(get_detector, detector, size=detect_size, threshold=threshold, **(
-            {"threads": threads} if detector == "centerface" else {}))
-        make_classifier = partial(EmotionClassifier, model, threads=threads)
+        if options is None:  # the Python API's arguments; its model defaults to the classifier's (full)
+            if mode not in MODES:
+                raise ValueError(f"unknown mode {mode!r} (choose {', '.join(MODES)})")
+            check_cover(cover)
+            options = Options(detector=detector, model=None if model is None else str(model),
+                              detect_size=detect_size, threshold=threshold, mode=mode, cover=cover,
+                              emoji_scale=emoji_scale, threads=threads)
+            model_name = options.model
+        else:
+            model_name = options.model_for(kind)
+        self.options = options
+        self.kind: Kind = kind
+        o = options
+        make_detector = partial(get_detector, o.detector, size=o.detect_size_for(kind), threshold=o.threshold, **(
+            {"threads": o.threads} if o.detector == "centerface" else {}))
+        make_classifier = partial(EmotionClassifier, model_name, threads=o.threads)
         self._detector: Detector | _Loading
         self._classifier: EmotionClassifier | _Loading
         if background:
@@ -115,9 +126,9 @@ class Pipeline:
             self._detector = make_detector()
             self._classifier = make_classifier()
         self.emoji = EmojiSet(cache_bytes=emoji_cache_bytes)
-        self.mode = mode
-        self.cover = cover
-        self.emoji_scale = emoji_scale
+        self.mode = o.mode
+        self.cover = o.cover
+        self.emoji_scale = o.emoji_scale
         self.timings = Timings()
 
     @property
