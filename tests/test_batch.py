@@ -332,3 +332,65 @@ def test_items_over_the_limits_are_recorded_as_too_large(corpus: Path, tmp_path:
     astro, camera = s.loc["astronaut.jpg"], s.loc["group/cameraman.png"]
     assert astro.status == "failed" and "image too large" in astro.error  # 512x512 > 0.2 megapixels
     assert camera.status == "failed" and "file too large" in camera.error  # a 140 KB PNG > 0.1 MB
+
+
+@pytest.fixture(scope="module")
+def anonymised(corpus: Path, tmp_path_factory):
+    """A photo and a clip anonymised in one command each: --cover solid, and --cover solid --strict."""
+    src = tmp_path_factory.mktemp("archive") / "archive"
+    src.mkdir()
+    (src / "astronaut.jpg").write_bytes((corpus / "photos/astronaut.jpg").read_bytes())
+    (src / "still.mov").write_bytes((corpus / "clips/sub/still.mov").read_bytes())
+    outs = {}
+    for how, extra in (("solid", []), ("strict", ["--strict"])):
+        outs[how] = src.parent / how
+        r = run_cli(["batch", str(src), "-o", str(outs[how]), "-j", "2", "-q", "--cover", "solid", *extra])
+        assert r.returncode == 0, r.stderr
+        assert (summary(outs[how]).status == "ok").all()
+    return src, outs
+
+
+def _dark_and_uniform(region: np.ndarray) -> bool:
+    from facemoji.overlay.cover import SOLID_COLOUR
+
+    return float(np.abs(region.astype(int) - SOLID_COLOUR).max(axis=2).mean()) < 6
+
+
+def test_cover_solid_hides_every_face_of_an_archive_under_a_dark_disc(anonymised) -> None:
+    from videos import core_box, read_frames
+
+    src, outs = anonymised
+    out = outs["solid"]
+    rows = face_rows(out)
+    photo = rows[rows.relpath == "astronaut.jpg"]
+    assert len(photo) == 1
+    f = photo.iloc[0]
+    img = np.asarray(Image.open(out / "astronaut.jpg").convert("RGB"))
+    x1, y1, x2, y2 = int(f.x), int(f.y), int(f.x + f.width), int(f.y + f.height)
+    assert _dark_and_uniform(img[y1:y2, x1:x2]), "the photo's face is not under a solid disc"
+    frames = read_frames(out / "still.mov.mp4")
+    assert len(frames) == 12
+    x1, y1, x2, y2 = core_box((80, 30, 160))  # where the clip's face is, every frame
+    for i, frame in enumerate(frames):
+        assert _dark_and_uniform(frame[y1:y2, x1:x2]), f"frame {i}: face not under a solid disc"
+    assert (rows[rows.relpath == "still.mov"].frame.nunique()) == 12
+
+
+def test_strict_reaches_the_workers_for_photos_and_videos(anonymised) -> None:
+    """--strict pads every cover (photos and videos) and detects on every video frame: more of each output is
+    covered than without it, over the same faces."""
+    from videos import read_frames
+
+    src, outs = anonymised
+    original = np.asarray(Image.open(src / "astronaut.jpg").convert("RGB")).astype(int)
+    changed = {how: (np.abs(np.asarray(Image.open(out / "astronaut.jpg").convert("RGB")).astype(int) - original)
+                     .max(axis=2) > 30).sum() for how, out in outs.items()}
+    assert changed["strict"] > 1.15 * changed["solid"], changed
+    a, b = face_rows(outs["solid"]), face_rows(outs["strict"])
+    pa, pb = a[a.kind == "photo"], b[b.kind == "photo"]
+    assert len(pa) == len(pb) == 1 and abs(pa.x.iloc[0] - pb.x.iloc[0]) < 1  # the faces found, not their covers
+    frames = read_frames(src / "still.mov")
+    covered = {how: sum((np.abs(o.astype(int) - f.astype(int)).max(axis=2) > 30).sum()
+                        for o, f in zip(read_frames(out / "still.mov.mp4"), frames, strict=True))
+               for how, out in outs.items()}
+    assert covered["strict"] > 1.1 * covered["solid"], covered

@@ -15,6 +15,7 @@ from PIL import Image
 
 from conftest import compose_faces
 from facemoji.imageio import read_image
+from facemoji.labels import EMOTIONS
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "schema.json").read_text())
 
@@ -266,3 +267,72 @@ def test_yunet_with_a_model_that_is_not_yunet_is_a_clear_error(tmp_path, astrona
         assert "not a YuNet model" in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def _changed(out: Path, original: np.ndarray) -> np.ndarray:
+    return np.abs(read_image(out).astype(int) - original.astype(int)).max(axis=2) > 30
+
+
+def _box(face: dict) -> tuple[int, int, int, int]:
+    b = face["box"]
+    return int(b["x"]), int(b["y"]), int(b["x"] + b["width"]), int(b["y"] + b["height"])
+
+
+def test_strict_pads_the_covers_and_keeps_the_reported_boxes(tmp_path, astronaut):
+    """--strict photos: each cover grows by 8 % of its box on every side (the disc by about 16 %); the faces and
+    the JSON (boxes, width, height) stay those of the detector, also for a picture that is not square."""
+    import cv2
+
+    from facemoji.overlay.cover import SOLID_COLOUR
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    squeezed = cv2.resize(astronaut, (300, 512), interpolation=cv2.INTER_AREA)  # a narrower face, 300 wide
+    pictures = {"astronaut.png": astronaut, "squeezed.png": squeezed}
+    for name, img in pictures.items():
+        Image.fromarray(img).save(photos / name)
+    docs = {}
+    for how, extra in (("default", []), ("strict", ["--strict"])):
+        proc = facemoji("image", photos, "-o", tmp_path / how, "--cover", "solid", "--json", tmp_path / f"{how}.json",
+                        *extra)
+        assert proc.returncode == 0, proc.stderr
+        docs[how] = {Path(r["path"]).name: r for r in json.loads((tmp_path / f"{how}.json").read_text())["images"]}
+        jsonschema.validate(json.loads((tmp_path / f"{how}.json").read_text()), SCHEMA)
+    for name, img in pictures.items():
+        plain, strict = docs["default"][name], docs["strict"][name]
+        assert (strict["width"], strict["height"]) == (img.shape[1], img.shape[0]) == (plain["width"], plain["height"])
+        assert len(plain["faces"]) == len(strict["faces"]) == 1, name
+        assert strict["faces"][0]["box"] == plain["faces"][0]["box"]  # the face found, not its cover
+        out = read_image(tmp_path / "strict" / name)
+        assert out.shape == img.shape
+        x1, y1, x2, y2 = _box(strict["faces"][0])
+        assert (out[y1:y2, x1:x2] == SOLID_COLOUR).all(), f"{name}: face not under the disc"
+        grown = _changed(tmp_path / "strict" / name, img).sum() / _changed(tmp_path / "default" / name, img).sum()
+        assert 1.2 < grown < 1.5, (name, grown)  # (1 + 2 * 0.08) ** 2 = 1.35 where the disc is not clipped
+
+
+def test_strict_profile_pass_covers_a_turned_face_the_detector_is_unsure_of(tmp_path):
+    """The cameraman looks sideways into his camera: at --threshold 0.9 CenterFace lets his face go (it scores
+    about 0.86), the profile cascade of --strict finds it and it is covered."""
+    from skimage import data
+
+    from facemoji.overlay.cover import SOLID_COLOUR
+
+    camera = np.stack([data.camera()] * 3, axis=-1)
+    src = tmp_path / "cameraman.png"
+    Image.fromarray(camera).save(src)
+    found = {}
+    for how, extra in (("reference", []), ("default", ["--threshold", "0.9"]),
+                       ("strict", ["--threshold", "0.9", "--strict"])):
+        proc = facemoji("image", src, "-o", tmp_path / f"{how}.png", "--cover", "solid", "--json", "-", *extra)
+        assert proc.returncode == 0, proc.stderr
+        found[how] = json.loads(proc.stdout)["images"][0]["faces"]
+    assert len(found["reference"]) == 1 and found["default"] == []
+    assert not _changed(tmp_path / "default.png", camera).any()
+    assert len(found["strict"]) == 1 and found["strict"][0]["emotion"] in EMOTIONS
+    head, hit = _box(found["reference"][0]), _box(found["strict"][0])
+    inter = max(0, min(head[2], hit[2]) - max(head[0], hit[0])) * max(0, min(head[3], hit[3]) - max(head[1], hit[1]))
+    assert inter > 0.6 * (hit[2] - hit[0]) * (hit[3] - hit[1]), (head, hit)  # the profile box is his head
+    x1, y1, x2, y2 = head
+    out = read_image(tmp_path / "strict.png")
+    assert (np.abs(out[y1:y2, x1:x2].astype(int) - SOLID_COLOUR).max(axis=2) == 0).mean() > 0.9

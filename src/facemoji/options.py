@@ -13,6 +13,7 @@ cameras the ``fast`` one (one view, smoothed over time per face), unless a model
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict, dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from facemoji.pipeline import Pipeline
 
 Kind = Literal["photo", "frames"]
+ArgKind = Literal["photo", "frames", "mixed"]  # "mixed": a command that reads photos and videos (batch)
 PHOTO_DETECT_SIZE = 640  # still photos: finer detection, speed matters less
 FRAME_DETECT_SIZE = 320  # frames: the smallest whole-frame scan (larger frames are scanned finer, see facemoji.stream)
 MODEL_FOR: dict[str, str] = {"photo": "full", "frames": "fast"}
@@ -64,8 +66,7 @@ class Options:
             raise InputError(f"unknown mode {self.mode!r} (choose {', '.join(MODES)})")
         if self.cover not in COVERS:
             raise InputError(f"unknown cover {self.cover!r} (choose {', '.join(COVERS)})")
-        if self.detect_size is not None and not 32 <= self.detect_size <= 4096:
-            raise InputError(f"--detect-size must be between 32 and 4096, got {self.detect_size}")
+        self.check_detect_size(self.detect_size)
         if not 0 < self.threshold < 1:
             raise InputError(f"--threshold must be between 0 and 1, got {self.threshold}")
         if not self.emoji_scale > 0:
@@ -101,41 +102,34 @@ class Options:
         return tuple(f.name for f in fields(cls))
 
     @staticmethod
-    def add_arguments(p: argparse.ArgumentParser, kind: Kind, threads: int = 2, threads_why: str = "",
-                      detect_size: bool = True) -> argparse._ArgumentGroup:
-        """The options as command-line flags (one group, "detection and drawing"); returns the group."""
-        model = MODEL_FOR[kind]
+    def check_detect_size(value: int | None, flag: str = "--detect-size") -> None:
+        """The one check of a detection size (None: the policy's); ``flag`` names it in the error."""
+        if value is not None and not 32 <= value <= 4096:
+            raise InputError(f"{flag} must be between 32 and 4096, got {value}")
+
+    @staticmethod
+    def add_arguments(p: argparse.ArgumentParser, kind: ArgKind, threads: int = 2, threads_why: str = "",
+                      detect_size: bool = True, refuse: dict[str, str] | None = None) -> argparse._ArgumentGroup:
+        """The options as command-line flags (one group, "detection and drawing"); returns the group.
+
+        ``kind``: what the command reads, for the defaults its help shows ("mixed": photos and videos, as
+        ``facemoji batch``). ``detect_size`` False leaves ``--detect-size`` out. ``refuse`` maps options this
+        command cannot honour (e.g. ``{"strict": "the server does not pad live covers yet"}``) to the reason:
+        their flags are not shown, and giving one is a one-line error (exit status 2), never ignored.
+        """
+        refuse = refuse or {}
+        unknown = set(refuse) - set(Options.names())
+        if unknown:
+            raise ValueError(f"no such options to refuse: {', '.join(sorted(unknown))}")
         g = p.add_argument_group("detection and drawing")
-        g.add_argument("--mode", choices=MODES, default="emoji",
-                       help="emoji: cover each face; boxes: frame and emotion label (the original look); both "
-                       "(default: emoji)")
-        g.add_argument("--cover", choices=COVERS, default="emoji",
-                       help="how faces are hidden: emoji of the expression (default), blur, pixelate, or solid (a "
-                       "dark disc); all cover the same disc over each face")
-        g.add_argument("--strict", action="store_true",
-                       help="cover hard faces too (turned to profile, fast-moving, briefly lost): "
-                       + ("detect on every frame, add a profile-face pass, cover every detection at once, pad the "
-                          "covers and keep them on lost faces for a second; about 2-3x slower (docs/coverage.md)"
-                          if kind == "frames" else "add a profile-face pass and pad the covers"))
-        g.add_argument("--detector", default="centerface",
-                       help="centerface (default), haar (OpenCV 4.x Haar cascade), yunet (the shipped YuNet) or "
-                       "yunet:MODEL.onnx")
-        if detect_size:
-            default = (f"{PHOTO_DETECT_SIZE}" if kind == "photo" else
-                       f"auto: from the frame, {FRAME_DETECT_SIZE} px and up, so that faces about 24 pixels wide "
-                       "are found at any resolution")
-            g.add_argument("--detect-size", type=int, default=None, metavar="PX",
-                           help=f"longer side the picture is scaled to for detection; smaller is faster "
-                           f"(default: {default})")
-        g.add_argument("--threshold", type=float, default=0.5, help="detector confidence threshold 0..1 (default: 0.5)")
-        g.add_argument("--model", default=None, metavar="MODEL",
-                       help="emotion model: an ONNX file, or a shipped one by name: full (four views of each face "
-                       "averaged: photos) or fast (one view, about 3x quicker and 1.4 points less accurate on "
-                       f"FER2013: video and cameras, which smooth each face over time) (default: {model})")
-        g.add_argument("--emoji-scale", type=positive_float, default=DEFAULT_EMOJI_SCALE, metavar="X",
-                       help=f"emoji size relative to the face box diagonal (default: {DEFAULT_EMOJI_SCALE})")
-        g.add_argument("--threads", type=int, default=threads,
-                       help=f"CPU threads for each model (default: {threads}{threads_why})")
+        for name, (flag, kw) in _flags(kind, threads, threads_why).items():
+            if name == "detect_size" and not detect_size:
+                continue
+            if name in refuse:
+                g.add_argument(flag, action=_Refused, why=refuse[name], help=argparse.SUPPRESS,
+                               nargs=0 if kw.get("action") == "store_true" else None, default=None)
+            else:
+                g.add_argument(flag, **kw)
         return g
 
     @classmethod
@@ -144,5 +138,63 @@ class Options:
         kw = {name: getattr(args, name) for name in cls.names() if getattr(args, name, None) is not None}
         return cls(**kw)
 
+
+
+class _Refused(argparse.Action):
+    """A flag the command has but cannot honour: giving it ends the command with one error line, status 2."""
+
+    def __init__(self, option_strings: list[str], dest: str, why: str = "", **kw: Any) -> None:
+        super().__init__(option_strings, dest, **kw)
+        self.why = why
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        print(f"facemoji: error: {option_string} is not available in '{parser.prog}': {self.why}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _defaults(kind: ArgKind) -> tuple[str, str, str]:
+    """What the help says of the model, the detection size and --strict for ``kind``."""
+    frames_strict = ("detect on every frame, add a profile-face pass, cover every detection at once, pad the "
+                     "covers and keep them on lost faces for a second; about 2-3x slower (docs/coverage.md)")
+    photo_strict = "add a profile-face pass (OpenCV's Haar profile cascade, both ways) and pad the covers by 8 %%"
+    auto = (f"auto: from the frame, {FRAME_DETECT_SIZE} px and up, so that faces about 24 pixels wide are found at "
+            "any resolution")
+    if kind == "photo":
+        return MODEL_FOR["photo"], f"{PHOTO_DETECT_SIZE}", photo_strict
+    if kind == "frames":
+        return MODEL_FOR["frames"], auto, frames_strict
+    return (f"{MODEL_FOR['photo']} for photos, {MODEL_FOR['frames']} for videos",
+            f"photos {PHOTO_DETECT_SIZE}, as 'facemoji image'; videos {auto}, as 'facemoji video'",
+            f"photos: {photo_strict}; videos: {frames_strict}")
+
+
+def _flags(kind: ArgKind, threads: int, threads_why: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each option's flag and its argparse settings, in the order the help lists them."""
+    model, size, strict = _defaults(kind)
+    return {
+        "mode": ("--mode", {"choices": MODES, "default": "emoji", "help": "emoji: cover each face; boxes: frame "
+                            "and emotion label (the original look); both (default: emoji)"}),
+        "cover": ("--cover", {"choices": COVERS, "default": "emoji", "help": "how faces are hidden: emoji of the "
+                              "expression (default), blur, pixelate, or solid (a dark disc); all cover the same "
+                              "disc over each face"}),
+        "strict": ("--strict", {"action": "store_true", "help": "cover hard faces too (turned to profile, "
+                                "fast-moving, briefly lost): " + strict}),
+        "detector": ("--detector", {"default": "centerface", "help": "centerface (default), haar (OpenCV 4.x "
+                                    "Haar cascade), yunet (the shipped YuNet) or yunet:MODEL.onnx"}),
+        "detect_size": ("--detect-size", {"type": int, "default": None, "metavar": "PX", "help": "longer side the "
+                                          f"picture is scaled to for detection; smaller is faster (default: {size})"}),
+        "threshold": ("--threshold", {"type": float, "default": 0.5,
+                                      "help": "detector confidence threshold 0..1 (default: 0.5)"}),
+        "model": ("--model", {"default": None, "metavar": "MODEL", "help": "emotion model: an ONNX file, or a "
+                              "shipped one by name: full (four views of each face averaged: photos) or fast (one "
+                              "view, about 3x quicker and 1.4 points less accurate on FER2013: video and cameras, "
+                              f"which smooth each face over time) (default: {model})"}),
+        "emoji_scale": ("--emoji-scale", {"type": positive_float, "default": DEFAULT_EMOJI_SCALE, "metavar": "X",
+                                          "help": "emoji size relative to the face box diagonal "
+                                          f"(default: {DEFAULT_EMOJI_SCALE})"}),
+        "threads": ("--threads", {"type": int, "default": threads,
+                                  "help": f"CPU threads for each model (default: {threads}{threads_why})"}),
+    }
 
 __all__ = ["FRAME_DETECT_SIZE", "MODEL_FOR", "PHOTO_DETECT_SIZE", "Options", "positive_float"]

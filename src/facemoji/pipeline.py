@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import numpy as np
 
 from facemoji.classify import EmotionClassifier
 from facemoji.detect import Detector, get_detector
+from facemoji.detect.base import overlap_of_smaller
 from facemoji.imageio import as_rgb
 from facemoji.onnxrt import no_telemetry
 from facemoji.options import FRAME_DETECT_SIZE as VIDEO_DETECT_SIZE
@@ -24,6 +25,9 @@ from facemoji.options import PHOTO_DETECT_SIZE, Kind, Options  # noqa: F401 - PH
 from facemoji.overlay import MODES, EmojiSet, check_cover, render
 from facemoji.overlay.emoji import DEFAULT_CACHE_BYTES, DEFAULT_SCALE
 from facemoji.types import Face
+
+STRICT_PAD = 0.08  # strict photos: share of each face's box added to its cover on every side (as strict video)
+PROFILE_OVERLAP = 0.3  # a profile hit overlapping a detected face by more than this (of the smaller box) is that face
 
 
 class _Loading:
@@ -130,6 +134,7 @@ class Pipeline:
         self.cover = o.cover
         self.emoji_scale = o.emoji_scale
         self.timings = Timings()
+        self._profile: Any = None  # strict: the Haar profile cascades, loaded at the first analyze
 
     @property
     def detector(self) -> Detector:
@@ -176,12 +181,42 @@ class Pipeline:
         return probs
 
     def analyze(self, image: np.ndarray | str | Path) -> list[Face]:
-        """Detect and classify every face; returns the faces, largest first."""
+        """Detect and classify every face; returns the faces, largest first.
+
+        With ``strict`` options a profile pass (:meth:`profile_faces`) adds the turned faces the detector missed.
+        """
         img = as_rgb(image)
         faces = self.detect(img)
+        if self.options.strict:
+            faces += self.profile_faces(img, faces)
         faces.sort(key=lambda f: -(f.width * f.height))
         self.classify(img, faces)
         return faces
+
+    def profile_faces(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
+        """Faces turned to profile that OpenCV's Haar profile cascade finds in ``image`` (turned either way: it also
+        runs on the mirror image) and that overlap none of ``faces``, each with score 0.5, as strict video's pass."""
+        if self._profile is None:
+            from facemoji.detect.haar import HaarFaces
+
+            self._profile = HaarFaces(frontal=False, profile=True, max_side=self.options.detect_size_for(self.kind),
+                                      min_size=24, min_neighbors=5, scale_factor=1.2)
+        t = time.perf_counter()
+        found: list[Face] = []
+        for hit in self._profile.find(image):
+            if not any(overlap_of_smaller(hit.box, f.box) > PROFILE_OVERLAP for f in [*faces, *found]):
+                found.append(Face(box=hit.box, score=0.5))
+        self.timings.extra["profile"] = (time.perf_counter() - t) * 1000
+        return found
+
+    def cover_faces(self, faces: list[Face], mode: str | None = None) -> list[Face]:
+        """The faces as they are covered: with ``strict`` options (and a mode that covers), each box padded by
+        :data:`STRICT_PAD` of its size on every side; else ``faces`` themselves."""
+        if not self.options.strict or (mode or self.mode) == "boxes":
+            return faces
+        pad = STRICT_PAD
+        return [replace(f, box=(f.box[0] - pad * f.width, f.box[1] - pad * f.height, f.box[2] + pad * f.width,
+                                f.box[3] + pad * f.height)) for f in faces]
 
     def render(self, image: np.ndarray, faces: list[Face], mode: str | None = None, cover: str | None = None,
                copy: bool = True) -> np.ndarray:
@@ -194,9 +229,10 @@ class Pipeline:
 
     def process(self, image: np.ndarray | str | Path, mode: str | None = None,
                 cover: str | None = None) -> tuple[np.ndarray, list[Face]]:
-        """Analyze and render in one go: returns (new image, faces)."""
+        """Analyze and render in one go: returns (new image, faces); the faces keep their detected boxes, the
+        covers are drawn over :meth:`cover_faces`."""
         img = as_rgb(image)
         faces = self.analyze(img)
         # a path or a converted array is ours already: draw on it instead of copying it again
         owned = img is not image and not np.shares_memory(img, image) if isinstance(image, np.ndarray) else True
-        return self.render(img, faces, mode, cover, copy=not owned), faces
+        return self.render(img, self.cover_faces(faces, mode), mode, cover, copy=not owned), faces

@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -30,23 +30,31 @@ from facemoji.batch.schema import (
 from facemoji.errors import FacemojiError, InputError
 from facemoji.imageio import DEFAULT_MAX_PIXELS
 from facemoji.labels import EMOTIONS
-from facemoji.pipeline import PHOTO_DETECT_SIZE, VIDEO_DETECT_SIZE
+from facemoji.options import Options
 from facemoji.video.io import DEFAULT_CRF
+
+KINDS = {"photo": "photo", "video": "frames"}  # an item's kind -> the kind of pipeline it needs
+
+
+def _batch_options() -> Options:
+    return Options(threads=1)  # one model thread per worker: the workers are the parallelism
 
 
 @dataclass
 class BatchConfig:
-    """Everything a worker needs to know; plain values so it travels to processes and cluster nodes."""
+    """Everything a worker needs to know; plain values (:meth:`to_dict`) so it travels to processes and nodes.
+
+    ``options``: the pipeline's, for photos and videos alike (its policy: the full model and 640 px for photos,
+    the fast model and the automatic size for videos; ``strict`` also covers hard faces in videos, as
+    ``facemoji video --strict``). ``photo_detect_size`` / ``video_detect_size``, when set, override its detection
+    size for that kind only.
+    """
 
     outdir: str
+    options: Options = field(default_factory=_batch_options)
     media: bool = True
-    mode: str = "emoji"
-    detector: str = "centerface"
-    model: str | None = None
-    photo_detect_size: int = PHOTO_DETECT_SIZE
-    video_detect_size: int = VIDEO_DETECT_SIZE
-    threshold: float = 0.5
-    emoji_scale: float | None = None
+    photo_detect_size: int | None = None
+    video_detect_size: int | None = None
     quality: int = 92
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_bytes: int | None = None
@@ -55,6 +63,17 @@ class BatchConfig:
     crf: int = DEFAULT_CRF  # facemoji video's default
     keep_audio: bool = True
     threads: int = 1  # model threads per worker
+
+    def __post_init__(self) -> None:
+        if isinstance(self.options, dict):
+            self.options = Options(**self.options)
+        Options.check_detect_size(self.photo_detect_size, "--photo-detect-size")
+        Options.check_detect_size(self.video_detect_size, "--video-detect-size")
+
+    def options_for(self, kind: str) -> Options:
+        """The options of the pipeline for ``kind`` items ("photo" or "video")."""
+        size = self.photo_detect_size if kind == "photo" else self.video_detect_size
+        return self.options if size is None else self.options.with_(detect_size=size)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -124,16 +143,9 @@ class Worker:
         self.pipeline("photo")  # load the models now: a bad model file stops the batch before any item
 
     def pipeline(self, kind: str):
+        """The pipeline for ``kind`` items ("photo" or "video"), built from the config's options at first use."""
         if kind not in self._pipes:
-            from facemoji.pipeline import Pipeline
-
-            c = self.config
-            kw = {} if c.emoji_scale is None else {"emoji_scale": c.emoji_scale}
-            size = c.photo_detect_size if kind == "photo" else c.video_detect_size
-            # videos read each face several times a second and smooth the readings: the one-view model suffices
-            model = c.model or ("full" if kind == "photo" else "fast")
-            self._pipes[kind] = Pipeline(detector=c.detector, model=model, detect_size=size, threshold=c.threshold,
-                                         mode=c.mode, threads=c.threads, **kw)
+            self._pipes[kind] = self.config.options_for(kind).pipeline(KINDS[kind])  # type: ignore[arg-type]
         return self._pipes[kind]
 
     def _probe(self, item: Item) -> str:
@@ -211,7 +223,7 @@ class Worker:
         return [_face_row(item, "photo", 0, None, i, f) for i, f in enumerate(faces)]
 
     def _video(self, item: Item, row: dict) -> list[dict]:
-        from facemoji.video.process import process_video
+        from facemoji.video.process import DEFAULT_COVERAGE, STRICT_COVERAGE, process_video
 
         rows: list[dict] = []
 
@@ -220,9 +232,10 @@ class Worker:
 
         dst = self._dst(item, "video", row)
         c = self.config
-        report = process_video(item.path, dst, self.pipeline("video"), detect_every=c.detect_every, mode=c.mode,
-                               on_frame=on_frame, progress=False, preset=c.preset, crf=c.crf,
-                               keep_audio=c.keep_audio)
+        report = process_video(item.path, dst, self.pipeline("video"), detect_every=c.detect_every,
+                               mode=c.options.mode, on_frame=on_frame, progress=False, preset=c.preset, crf=c.crf,
+                               keep_audio=c.keep_audio,
+                               coverage=STRICT_COVERAGE if c.options.strict else DEFAULT_COVERAGE)
         row.update(frames=report.frames, tracks=report.tracks, width=report.size[0], height=report.size[1],
                    fps=report.fps, duration=report.frames / report.fps if report.fps else None)
         return rows

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from facemoji.cli.common import positive_float
+from facemoji.cli.common import options_from_args, positive_float, usage_error
 from facemoji.errors import InputError
 from facemoji.imageio import DEFAULT_MAX_PIXELS
-from facemoji.overlay import MODES
-from facemoji.pipeline import PHOTO_DETECT_SIZE, VIDEO_DETECT_SIZE
+from facemoji.options import Options
 from facemoji.video.io import DEFAULT_CRF
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
@@ -27,6 +26,7 @@ the rest is done. Failed items stay failed until --retry-failed. The exit status
 
 examples:
   facemoji batch photos/ clips/ -o out/
+  facemoji batch archive/ -o anonymised/ --cover solid --strict    every face hidden by a dark disc
   facemoji batch 'archive/**/*.jpg' list.txt -o out/ --no-media
   facemoji batch manifest.parquet -o /shared/out --engine ray --address auto
 """
@@ -57,28 +57,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--address", default=None, metavar="ADDR",
                    help="Ray cluster to join: 'auto' (the one started on this node with 'ray start'), "
                    "'ray://HOST:10001' (Ray Client), or 'none' for a Ray started just for this run (the default)")
-    e.add_argument("--threads", type=int, default=1, help="model threads per worker (default: 1; the workers are "
-                   "the parallelism)")
-    g = p.add_argument_group("detection and drawing")
-    g.add_argument("--mode", choices=MODES, default="emoji",
-                   help="emoji: cover each face; boxes: frame and emotion label; both (default: emoji)")
-    g.add_argument("--detector", default="centerface",
-                   help="centerface (default), haar (OpenCV Haar cascade), or yunet:MODEL.onnx")
-    g.add_argument("--photo-detect-size", type=int, default=PHOTO_DETECT_SIZE, metavar="PX",
-                   help=f"longer side photos are scaled to for detection (default: {PHOTO_DETECT_SIZE}, as "
-                   "'facemoji image')")
-    g.add_argument("--video-detect-size", type=int, default=VIDEO_DETECT_SIZE, metavar="PX",
-                   help=f"longer side video frames are scaled to for detection (default: {VIDEO_DETECT_SIZE}, as "
-                   "'facemoji video')")
-    g.add_argument("--threshold", type=float, default=0.5, help="detector confidence threshold 0..1 (default: 0.5)")
-    g.add_argument("--model", default=None, metavar="MODEL",
-                   help="emotion model: an ONNX file, or a shipped one by name, full or fast (default: full for "
-                   "photos, fast for videos; see facemoji image --help)")
-    g.add_argument("--emoji-scale", type=positive_float, default=None, metavar="X",
-                   help="emoji size relative to the face box diagonal (default: 1.08)")
+    g = Options.add_arguments(p, "mixed", threads=1, threads_why="; the workers are the parallelism")
+    g.add_argument("--photo-detect-size", type=int, default=None, metavar="PX",
+                   help="photos only: longer side they are scaled to for detection (default: --detect-size)")
+    g.add_argument("--video-detect-size", type=int, default=None, metavar="PX",
+                   help="videos only: longer side their frames are scaled to for detection (default: --detect-size)")
     g.add_argument("--detect-every", default="auto", metavar="K",
                    help="video: run the detector every K frames and track in between (default: auto, about 10 a "
-                   "second)")
+                   "second; --strict detects on every frame)")
     o = p.add_argument_group("inputs and outputs")
     o.add_argument("--max-megapixels", type=positive_float, default=DEFAULT_MAX_PIXELS / 1e6, metavar="MP",
                    help="photos larger than this are recorded as failed (default: 100)")
@@ -96,30 +82,26 @@ def config_from_args(args: argparse.Namespace):
     from facemoji.batch import BatchConfig
     from facemoji.cli.video import parse_detect_every
 
-    for name in ("photo_detect_size", "video_detect_size"):
-        v = getattr(args, name)
-        if not 32 <= v <= 4096:
-            raise InputError(f"--{name.replace('_', '-')} must be between 32 and 4096, got {v}")
-    if not 0 < args.threshold < 1:
-        raise InputError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    options = options_from_args(args)
     if not 0 <= args.crf <= 51:
         raise InputError(f"--crf must be between 0 and 51, got {args.crf}")
     if not 1 <= args.quality <= 100:
         raise InputError(f"--quality must be between 1 and 100, got {args.quality}")
-    if args.threads < 1:
-        raise InputError(f"--threads must be 1 or more, got {args.threads}")
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers must be 1 or more, got {args.workers}")
     if args.address is not None and args.engine != "ray":
         raise InputError("--address is for --engine ray")
+    for flag, size in (("--photo-detect-size", args.photo_detect_size), ("--video-detect-size", args.video_detect_size)):
+        try:
+            Options.check_detect_size(size, flag)
+        except InputError as e:
+            usage_error(e)
     return BatchConfig(
-        outdir=args.output, media=not args.no_media, mode=args.mode, detector=args.detector, model=args.model,
-        photo_detect_size=args.photo_detect_size, video_detect_size=args.video_detect_size,
-        threshold=args.threshold, emoji_scale=args.emoji_scale, quality=args.quality,
-        max_pixels=int(args.max_megapixels * 1e6),
+        outdir=args.output, options=options, media=not args.no_media, photo_detect_size=args.photo_detect_size,
+        video_detect_size=args.video_detect_size, quality=args.quality, max_pixels=int(args.max_megapixels * 1e6),
         max_bytes=None if args.max_megabytes is None else int(args.max_megabytes * 1e6),
         detect_every=parse_detect_every(args.detect_every), preset=args.preset, crf=args.crf,
-        keep_audio=not args.no_audio, threads=args.threads)
+        keep_audio=not args.no_audio)
 
 
 def run(args: argparse.Namespace) -> int:

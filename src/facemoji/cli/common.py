@@ -1,4 +1,9 @@
-"""Options and helpers shared by several commands."""
+"""Options and helpers shared by several commands.
+
+The pipeline's flags and their checks are :class:`facemoji.options.Options`'s: a command adds them with
+``Options.add_arguments(parser, kind)`` and builds its pipeline with :func:`options_from_args` and
+``options.pipeline(kind)``.
+"""
 
 from __future__ import annotations
 
@@ -6,58 +11,42 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
-from facemoji.overlay import COVERS, MODES
+from facemoji.errors import InputError
+from facemoji.options import Kind, Options, positive_float  # noqa: F401 - positive_float: the commands' argparse type
+
+EXIT_USAGE = 2  # as argparse's own errors
 
 
-def positive_float(text: str) -> float:
+def options_from_args(args: argparse.Namespace) -> Options:
+    """The options the command line asked for; a value :class:`Options` refuses ends the command with one
+    ``facemoji: error:`` line and exit status 2, as a malformed argument does."""
     try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return v
+        return Options.from_args(args)
+    except InputError as e:
+        usage_error(e)
+
+
+def usage_error(e: InputError) -> NoReturn:
+    """End the command for an argument that cannot be used: one ``facemoji: error:`` line, exit status 2."""
+    print(f"facemoji: error: {e}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE) from None
 
 
 def add_pipeline_options(p: argparse.ArgumentParser, detect_size: int, model: str = "full",
                          threads: int = 2, threads_why: str = "") -> None:
-    """The options every command that runs the pipeline shares; ``model``: the shipped model it uses by default
-    ("full": four views per face, for photos; "fast": one view, for video and cameras)."""
-    g = p.add_argument_group("detection and drawing")
-    g.add_argument("--mode", choices=MODES, default="emoji",
-                   help="emoji: cover each face; boxes: frame and emotion label (the original look); both (default: emoji)")
-    g.add_argument("--cover", choices=COVERS, default="emoji",
-                   help="how faces are hidden: emoji of the expression (default), blur, pixelate, or solid (a dark "
-                   "disc); all cover the same disc over each face")
-    g.add_argument("--detector", default="centerface",
-                   help="centerface (default), haar (OpenCV 4.x Haar cascade), or yunet:MODEL.onnx")
-    g.add_argument("--detect-size", type=int, default=detect_size, metavar="PX",
-                   help=f"longer side the image is scaled to for detection; smaller is faster (default: {detect_size})")
-    g.add_argument("--threshold", type=float, default=0.5, help="detector confidence threshold 0..1 (default: 0.5)")
-    g.add_argument("--model", default=model, metavar="MODEL",
-                   help="emotion model: an ONNX file, or a shipped one by name: full (four views of each face "
-                   "averaged: photos) or fast (one view, about 3x quicker and 1.4 points less accurate on FER2013: "
-                   f"video and cameras, which smooth each face over time) (default: {model})")
-    g.add_argument("--emoji-scale", type=positive_float, default=None, metavar="X",
-                   help="emoji size relative to the face box diagonal (default: 1.08)")
-    g.add_argument("--threads", type=int, default=threads,
-                   help=f"CPU threads for each model (default: {threads}{threads_why})")
+    """The shared flags with a fixed detection size and model, for the commands that do not call
+    ``Options.add_arguments`` themselves yet (``serve``, ``webcam``); ``--strict``, which they do not honour yet,
+    is refused."""
+    Options.add_arguments(p, "photo" if model == "full" else "frames", threads, threads_why,
+                          refuse={"strict": "this command does not cover hard faces differently yet"})
+    p.set_defaults(detect_size=detect_size, model=model)
 
 
-def build_pipeline(args: argparse.Namespace, background: bool = False):
+def build_pipeline(args: argparse.Namespace, background: bool = False, kind: Kind = "frames"):
     """The pipeline the options ask for (``background``: see :class:`~facemoji.pipeline.Pipeline`)."""
-    from facemoji.errors import InputError
-    from facemoji.pipeline import Pipeline
-
-    if not 32 <= args.detect_size <= 4096:
-        raise InputError(f"--detect-size must be between 32 and 4096, got {args.detect_size}")
-    if not 0 < args.threshold < 1:
-        raise InputError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    kw = {} if args.emoji_scale is None else {"emoji_scale": args.emoji_scale}
-    return Pipeline(detector=args.detector, model=args.model, detect_size=args.detect_size, threshold=args.threshold,
-                    mode=args.mode, threads=args.threads, cover=args.cover, background=background, **kw)
+    return options_from_args(args).pipeline(kind, background=background)
 
 
 def open_json_out(target: str | None) -> IO[str] | None:
@@ -65,8 +54,6 @@ def open_json_out(target: str | None) -> IO[str] | None:
         return None
     if target == "-":
         return sys.stdout
-    from facemoji.errors import InputError
-
     p = Path(target)
     if not p.parent.is_dir():
         raise InputError(f"{p}: output folder {p.parent} does not exist")

@@ -7,10 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-from facemoji.cli.common import add_pipeline_options, build_pipeline, dump_json, open_json_out
+from facemoji.cli.common import dump_json, open_json_out, options_from_args
 from facemoji.errors import FacemojiError, InputError, ModelError
 from facemoji.imageio import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
-from facemoji.pipeline import PHOTO_DETECT_SIZE
+from facemoji.options import Options
 
 OUTPUT_TAG = ".facemoji"
 
@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="refuse images larger than this, guarding against decompression bombs (default: 100)")
     p.add_argument("--quality", type=int, default=92, help="JPEG/WebP quality of the outputs (default: 92)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    add_pipeline_options(p, PHOTO_DETECT_SIZE)
+    Options.add_arguments(p, "photo")
     p.set_defaults(run=run)
 
 
@@ -80,6 +80,7 @@ def _progress(items: list, show: bool):
 def run(args: argparse.Namespace) -> int:
     from facemoji.imageio import read_image, write_image
 
+    options = options_from_args(args)
     if args.max_megapixels <= 0:
         raise InputError("--max-megapixels must be positive")
     open_json_out(args.json)
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     single = len(inputs) == 1 and len(args.paths) == 1 and not Path(args.paths[0]).is_dir()
     if args.output and not single and Path(args.output).suffix.lower() in IMAGE_SUFFIXES and not Path(args.output).is_dir():
         raise InputError(f"-o {args.output}: several inputs need an output folder, not a file name")
-    pipe = build_pipeline(args, background=True)  # the models load while the first image is read
+    pipe = options.pipeline("photo", background=True)  # the models load while the first image is read
     max_pixels = int(args.max_megapixels * 1e6)
     records: list[dict] = []
     failures: list[tuple[str, str]] = list(bad)

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from facemoji.cli.common import add_pipeline_options, build_pipeline
+from facemoji.cli.common import options_from_args
 from facemoji.errors import InputError
 from facemoji.labels import EMOTIONS
-from facemoji.pipeline import VIDEO_DETECT_SIZE
+from facemoji.options import Options
 from facemoji.video.io import DEFAULT_CRF
 
 OUTPUT_TAG = ".facemoji"
@@ -44,10 +44,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--detect-every", default="auto", metavar="K",
                    help="run the face detector every K frames and track the faces in between; default auto: "
                    "about 10 detections a second (K=3 at 30 fps, 2 at 15-24 fps)")
-    p.add_argument("--strict", action="store_true",
-                   help="cover hard faces too (turned to profile, fast-moving, briefly lost): detect on every frame, "
-                   "add a profile-face pass, pad the covers and keep them on lost faces for a second; about 2-3x "
-                   "slower (see docs/coverage.md)")
     p.add_argument("--max-frames", type=int, default=None, metavar="N", help="stop after N frames")
     p.add_argument("--allow-truncated", action="store_true",
                    help="keep the readable part of a video that ends early, instead of failing")
@@ -58,8 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    f"and with a short lookahead, to bound its memory: {DEFAULT_CRF} gives about the quality of x264's "
                    "usual 23)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    add_pipeline_options(p, VIDEO_DETECT_SIZE, model="fast", threads=MODEL_THREADS,
-                         threads_why=" here; 1 on machines of 2 cores or fewer, where decoding and encoding need the other, else 2")
+    Options.add_arguments(p, "frames", threads=MODEL_THREADS, threads_why=" here; 1 on machines of 2 cores or "
+                          "fewer, where decoding and encoding need the other, else 2")
     p.set_defaults(run=run)
 
 
@@ -132,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     from facemoji.video.io import is_url
     from facemoji.video.process import DEFAULT_COVERAGE, STRICT_COVERAGE, Interrupted, process_video
 
+    options = options_from_args(args)
     detect_every = parse_detect_every(args.detect_every)
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be 1 or more, got {args.max_frames}")
@@ -151,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     dst = None if args.no_video else Path(args.output) if args.output else default_output(src)
     if dst is not None and dst.suffix.lower() not in (".mp4", ".m4v", ".mov"):
         raise InputError(f"{dst}: the output is an H.264 MP4; give it a .mp4 name")
-    pipe = build_pipeline(args, background=True)  # the models load while the video is opened
+    pipe = options.pipeline("frames", background=True)  # the models load while the video is opened
     sinks: list[RecordSink] = []
     try:
         if args.json:
@@ -166,11 +163,11 @@ def run(args: argparse.Namespace) -> int:
                     s.write(rec)
 
         show_progress = not args.quiet and sys.stderr.isatty()  # no progress-bar litter in logs and pipes
-        report = process_video(src, dst, pipe, detect_every=detect_every, mode=args.mode,
+        report = process_video(src, dst, pipe, detect_every=detect_every, mode=options.mode,
                                on_frame=on_frame if sinks else None, progress=show_progress, preset=args.preset,
                                crf=args.crf, keep_audio=not args.no_audio, max_frames=args.max_frames,
                                allow_truncated=args.allow_truncated,
-                               coverage=STRICT_COVERAGE if args.strict else DEFAULT_COVERAGE)
+                               coverage=STRICT_COVERAGE if options.strict else DEFAULT_COVERAGE)
         for s in sinks:
             s.commit()
     except Interrupted as e:
