@@ -41,3 +41,23 @@ def test_pipeline_for_many_frames(astronaut):
         out, faces = pipe.process(frame)
         assert len(faces) == 1 and out.shape == frame.shape
         assert pipe.timings.detect > 0 and pipe.timings.classify > 0
+
+
+def test_pipelines_share_loaded_models(astronaut):
+    """``share``: a pipeline reuses the models it has in common with another instead of loading its own."""
+    from facemoji.options import Options
+
+    first = Options(detect_size=320, threads=1).pipeline("photo")
+    strict = facemoji.Pipeline(options=first.options.with_(strict=True, cover="blur"), kind="photo", share=first)
+    assert strict.detector is first.detector and strict.classifier is first.classifier and strict.emoji is first.emoji
+    assert strict.options.strict and strict.cover == "blur"
+    # frames: the same detector (320 px), but the fast model of its own
+    frames = facemoji.Pipeline(options=Options(threads=1), kind="frames", share=first)
+    assert frames.detector is first.detector and frames.classifier is not first.classifier
+    assert frames.classifier.path != first.classifier.path and frames.emoji is first.emoji
+    # a finer detection: a detector of its own, the same classifier
+    fine = facemoji.Pipeline(options=Options(threads=1), kind="photo", share=first)
+    assert fine.detector is not first.detector and fine.classifier is first.classifier
+    a, b = first.analyze(astronaut), fine.analyze(astronaut)
+    assert len(a) == len(b) == 1 and a[0].emotion == b[0].emotion
+    assert np.allclose(strict.analyze(astronaut)[0].box, a[0].box)

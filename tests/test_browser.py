@@ -39,6 +39,20 @@ def decode(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
 
+# the photo the page shows (its download link), as base64
+SHOWN_PHOTO = """async () => {
+    const b = await (await fetch(document.getElementById('download').href)).blob();
+    return await new Promise(r => { const f = new FileReader();
+        f.onload = () => r(String(f.result).split(',')[1]); f.readAsDataURL(b); });
+}"""
+
+
+def grab_canvas(page) -> np.ndarray:
+    """The live canvas as it is drawn now (int RGB)."""
+    png = page.evaluate("document.getElementById('live-canvas').toDataURL('image/png')")
+    return decode(base64.b64decode(png.split(",", 1)[1])).astype(int)
+
+
 def emoji_side(box: dict, scale: float = 1.08) -> int:
     return int(np.ceil(np.hypot(box["width"], box["height"]) * scale))
 
@@ -86,10 +100,13 @@ def camera_frame(astronaut_face) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def server():
+    from facemoji.options import Options
     from facemoji.server import ServerConfig, create_app, start_background
 
-    # one detection size for camera frames and uploads, so the page's answers can be checked with /api/v1/analyze
-    srv = start_background(create_app(ServerConfig(detect_size=320, live_detect_size=320)))
+    # one detection size and one model for camera frames and uploads, so the page's answers can be checked with
+    # /api/v1/analyze
+    options = Options(detect_size=320, model="full", threads=1)
+    srv = start_background(create_app(ServerConfig(options=options, live_detect_size=320)))
     yield srv
     srv.stop()
 
@@ -183,6 +200,31 @@ def test_live_camera_and_upload_in_chromium(browser_env, chromium, server, camer
             assert np.abs(canvas[inner] - camera_frame[inner]).mean() < 10
             page.screenshot(path=str(OUTPUT / "browser_boxes.png"), full_page=True)
             page.select_option("#mode", "emoji")
+
+            # the cover selector: a dark disc, then a blur, over the face on the camera view
+            page.select_option("#cover", "solid")
+            page.wait_for_function("() => window.facemoji.result.cover === 'solid'", timeout=30_000)
+            page.wait_for_timeout(300)
+            canvas = grab_canvas(page)
+            assert np.abs(canvas[region] - 24).max() <= 3  # facemoji.overlay.cover.SOLID_COLOUR
+            assert np.abs(canvas[5:60, 5:120] - camera_frame[5:60, 5:120]).mean() < 8
+            page.screenshot(path=str(OUTPUT / "browser_solid.png"), full_page=True)
+            page.select_option("#cover", "blur")
+            page.wait_for_function("() => window.facemoji.result.cover === 'blur'", timeout=30_000)
+            page.wait_for_timeout(300)
+            canvas = grab_canvas(page)
+            smeared = np.abs(canvas[region].mean(axis=(0, 1)) - camera_frame[region].mean(axis=(0, 1))).max()
+            assert smeared < 25 and np.abs(canvas[region] - camera_frame[region]).mean() > 5, smeared
+            assert canvas[region].std(axis=(0, 1)).mean() < camera_frame[region].std(axis=(0, 1)).mean()
+            # strict: the server pads the covers, and says where they go
+            page.check("#strict")
+            page.wait_for_function("() => window.facemoji.result.strict === true", timeout=30_000)
+            padded = page.evaluate("window.facemoji.result.faces[0]")
+            assert padded["cover_box"]["width"] > padded["box"]["width"] * 1.1
+            page.uncheck("#strict")
+            page.select_option("#cover", "emoji")
+            page.wait_for_function("() => window.facemoji.result.cover === 'emoji' && !window.facemoji.result.strict",
+                                   timeout=30_000)
             page.click("#camera-toggle")  # stop
 
             # ---- upload through the file input
@@ -196,18 +238,23 @@ def test_live_camera_and_upload_in_chromium(browser_env, chromium, server, camer
             assert dims == [512, 512]
             link = page.eval_on_selector("#download", "a => [a.href, a.download]")
             assert link[0].startswith("blob:") and link[1] == "astronaut.facemoji.png"
-            shown_b64 = page.evaluate("""async () => {
-                const b = await (await fetch(document.getElementById('download').href)).blob();
-                return await new Promise(r => { const f = new FileReader();
-                    f.onload = () => r(String(f.result).split(',')[1]); f.readAsDataURL(b); });
-            }""")
-            shown = decode(base64.b64decode(shown_b64))
+            shown = decode(base64.b64decode(page.evaluate(SHOWN_PHOTO)))
             expected_photo, photo_faces = pipe.process(astronaut, "emoji")
             assert np.abs(shown.astype(int) - expected_photo.astype(int)).mean() < 0.5
             up_emotion = page.eval_on_selector("#upload-bars .face-card", "e => e.dataset.emotion")
             up_top = page.eval_on_selector("#upload-bars .face-card .bar-row", "e => e.dataset.class")
             assert up_emotion == up_top == photo_faces[0].emotion
             assert "1 face found" in page.inner_text("#upload-message")
+
+            # the cover selector applies to the photo too: it is sent again, and comes back with a dark disc
+            for cover in ("solid", "emoji"):
+                before = page.eval_on_selector("#download", "a => a.href")
+                page.select_option("#cover", cover)
+                page.wait_for_function("(old) => document.getElementById('download').href !== old", arg=before,
+                                       timeout=60_000)
+                shown = decode(base64.b64decode(page.evaluate(SHOWN_PHOTO)))
+                expected_cover, _ = pipe.process(astronaut, "emoji", cover)
+                assert np.abs(shown.astype(int) - expected_cover.astype(int)).mean() < 0.5, cover
 
             # ---- upload by drag and drop (a JPEG this time)
             buf = io.BytesIO()

@@ -416,3 +416,208 @@ def test_serve_command_prints_address_and_serves(astronaut):
             assert c.post("/api/v1/analyze", content=under).status_code == 200
         code, err = srv.stop(signal.SIGINT)  # Ctrl+C
     assert code == 0 and "server stopped" in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------- covers and strict
+def face_disc(out: np.ndarray, frac: float = 0.8) -> np.ndarray:
+    """The pixels of ``out`` inside the middle of the astronaut's cover disc (``frac`` of its radius)."""
+    x1, y1, x2, y2 = ASTRONAUT_BOX
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    r = np.hypot(x2 - x1, y2 - y1) * 1.08 / 2 * frac
+    yy, xx = np.mgrid[: out.shape[0], : out.shape[1]]
+    return out[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r].astype(int)
+
+
+def is_dark_uniform_disc(out: np.ndarray) -> bool:
+    inside = face_disc(out)
+    return bool(np.abs(inside - 24).max() <= 2)  # facemoji.overlay.cover.SOLID_COLOUR, drawn flat
+
+
+def dark_pixels(out: np.ndarray) -> int:
+    return int((np.abs(out.astype(int) - 24).max(axis=2) <= 2).sum())
+
+
+def decoded(r: httpx.Response) -> np.ndarray:
+    assert r.status_code == 200, r.text
+    return np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
+
+
+def test_emojify_covers_and_strict_per_request(client, astronaut):
+    data = png(astronaut)
+    assert not is_dark_uniform_disc(astronaut)
+    solid = decoded(client.post("/api/v1/emojify?cover=solid", content=data))
+    assert is_dark_uniform_disc(solid)
+    assert (solid[400:, :100] == astronaut[400:, :100]).all()  # only the face is covered
+    # a form field works as well as the query parameter (which wins when both are given)
+    form = decoded(client.post("/api/v1/emojify", files={"file": ("a.png", data, "image/png")}, data={"cover": "solid"}))
+    assert np.array_equal(form, solid)
+    both = decoded(client.post("/api/v1/emojify?cover=blur", files={"file": ("a.png", data, "image/png")},
+                               data={"cover": "solid"}))
+    assert not is_dark_uniform_disc(both)
+    blur = decoded(client.post("/api/v1/emojify?cover=blur", content=data))
+    pixelate = decoded(client.post("/api/v1/emojify?cover=pixelate", content=data))
+    original = face_disc(astronaut)
+    for out in (blur, pixelate):
+        inside = face_disc(out)
+        assert not is_dark_uniform_disc(out)
+        assert np.abs(inside.mean(axis=0) - original.mean(axis=0)).max() < 25  # the face's colours, smeared
+        assert np.abs(inside - original).mean() > 8  # ... not the face itself
+    assert np.abs(face_disc(blur) - face_disc(pixelate)).mean() > 1
+    # strict: the profile pass and padded covers (the disc grows by the padding)
+    strict = decoded(client.post("/api/v1/emojify?cover=solid&strict=true", content=data))
+    assert is_dark_uniform_disc(strict) and dark_pixels(strict) > dark_pixels(solid) * 1.1
+    assert np.array_equal(decoded(client.post("/api/v1/emojify?cover=solid&strict=0", content=data)), solid)
+    plain = client.post("/api/v1/analyze", content=data).json()
+    for value in ("true", "1", "yes", "ON"):
+        r = client.post(f"/api/v1/analyze?strict={value}&cover=blur", content=data)
+        assert r.status_code == 200 and r.json()["faces"][0]["box"] == plain["faces"][0]["box"], r.text
+    # a value the server does not know is refused with one line that lists the choices, never ignored
+    for path in ("/api/v1/emojify", "/api/v1/analyze"):
+        r = client.post(f"{path}?cover=bogus", content=data)
+        assert_json_error(r, 400)
+        assert "bogus" in r.json()["error"] and "pixelate" in r.json()["error"] and "\n" not in r.json()["error"]
+        r = client.post(f"{path}?strict=maybe", content=data)
+        assert_json_error(r, 400)
+        assert "strict" in r.json()["error"] and "maybe" in r.json()["error"]
+    r = client.post("/api/v1/emojify", files={"file": ("a.png", data, "image/png")}, data={"cover": "sparkles"})
+    assert_json_error(r, 400)
+    assert_healthy(client)
+
+
+def test_docs_and_health_tell_the_covers(client):
+    spec = client.get("/openapi.json").json()
+    for path in ("/api/v1/analyze", "/api/v1/emojify"):
+        params = {p["name"]: p for p in spec["paths"][path]["post"]["parameters"]}
+        assert params["cover"]["in"] == "query" and params["cover"]["schema"]["enum"] == ["emoji", "blur",
+                                                                                         "pixelate", "solid"]
+        assert params["strict"]["in"] == "query" and params["strict"]["schema"]["type"] == "boolean"
+    assert "cover" in spec["info"]["description"] and "strict" in spec["info"]["description"]
+    h = client.get("/healthz").json()
+    assert h["covers"] == ["emoji", "blur", "pixelate", "solid"]
+    assert h["default_cover"] == "emoji" and h["default_strict"] is False
+    page = client.get("/").text
+    assert 'id="cover"' in page and 'id="strict"' in page and 'type="checkbox"' in page
+    for cover in h["covers"]:
+        assert f'value="{cover}"' in page
+
+
+def test_one_loaded_copy_of_each_model_per_worker(astronaut):
+    """Pipelines for strict requests are made when first asked for, from the models already loaded."""
+    from facemoji.options import Options
+
+    options = Options(detect_size=320, model="full", threads=1)
+    srv = start_background(create_app(ServerConfig(options=options, live_detect_size=320, workers=1)))
+    try:
+        models = srv.server.config.app.state.models
+        assert models.built == (("photo", False), ("frames", False))
+        assert models.live.detector is models.photo.detector and models.live.classifier is models.photo.classifier
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            assert c.post("/api/v1/emojify?strict=true", content=png(astronaut)).status_code == 200
+        strict = models.pipeline("photo", True)
+        assert models.built == (("photo", False), ("frames", False), ("photo", True))
+        assert strict.options.strict and strict.detector is models.photo.detector
+        assert strict.classifier is models.photo.classifier and strict.emoji is models.photo.emoji
+    finally:
+        srv.stop()
+
+
+def test_live_websocket_honours_cover_and_strict(server, astronaut_face):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    frame = jpeg(compose_faces(astronaut_face, [(220, 120, 200)]))
+
+    def result(ws) -> dict:
+        ws.send(frame)
+        msg = json.loads(ws.recv(timeout=60))
+        assert msg["type"] == "result", msg
+        return msg
+
+    with connect(ws_url(server) + "?cover=solid") as ws:
+        first = result(ws)
+        assert first["cover"] == "solid" and first["strict"] is False and len(first["faces"]) == 1
+        face = first["faces"][0]
+        assert face["cover_box"] == face["box"]  # not strict: the cover goes over the face's box
+        # a settings message changes the connection's options for the frames after it
+        ws.send(json.dumps({"cover": "blur", "strict": True}))
+        assert json.loads(ws.recv(timeout=60)) == {"type": "settings", "cover": "blur", "strict": True}
+        second = result(ws)
+        assert second["cover"] == "blur" and second["strict"] is True
+        b, c = second["faces"][0]["box"], second["faces"][0]["cover_box"]
+        assert c["width"] > b["width"] * 1.1 and c["height"] > b["height"] * 1.1  # strict pads the cover
+        assert abs(c["x"] + c["width"] / 2 - b["x"] - b["width"] / 2) < 1
+        # a bad settings message is refused, and the connection keeps its options
+        for bad, word in (('{"cover": "bogus"}', "bogus"), ('{"strict": "maybe"}', "maybe"),
+                          ('{"colour": "red"}', "colour"), ("not json", "cover")):
+            ws.send(bad)
+            err = json.loads(ws.recv(timeout=60))
+            assert err["type"] == "error" and word in err["error"], err
+        third = result(ws)
+        assert third["cover"] == "blur" and third["strict"] is True
+    with connect(ws_url(server) + "?strict=1") as ws:
+        assert result(ws)["strict"] is True
+    # an unknown cover in the address: one error message, then the socket is closed (1008)
+    with connect(ws_url(server) + "?cover=bogus") as ws:
+        err = json.loads(ws.recv(timeout=30))
+        assert err["type"] == "error" and "bogus" in err["error"] and "solid" in err["error"]
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+def test_serve_cover_solid_is_the_servers_default(astronaut):
+    """`facemoji serve --cover solid`: the API and the page hide faces with a dark disc unless a request asks for
+    another cover."""
+    from websockets.sync.client import connect
+
+    from test_server_hostile import ServeProcess
+
+    data = png(astronaut)
+    with ServeProcess("--cover", "solid", "--workers", "1") as srv:
+        with httpx.Client(base_url=srv.url, timeout=60) as c:
+            h = c.get("/healthz").json()
+            assert h["default_cover"] == "solid" and h["default_strict"] is False
+            solid = decoded(c.post("/api/v1/emojify", content=data, headers={"content-type": "image/png"}))
+            assert is_dark_uniform_disc(solid)
+            blur = decoded(c.post("/api/v1/emojify?cover=blur", content=data, headers={"content-type": "image/png"}))
+            assert not is_dark_uniform_disc(blur)
+            assert np.abs(face_disc(blur).mean(axis=0) - face_disc(astronaut).mean(axis=0)).max() < 25
+            emoji = decoded(c.post("/api/v1/emojify?cover=emoji", content=data))
+            assert not is_dark_uniform_disc(emoji)
+            r = c.post("/api/v1/emojify?cover=bogus", content=data)
+            assert_json_error(r, 400)
+            assert "bogus" in r.json()["error"]
+            spec = c.get("/openapi.json").json()
+            params = {p["name"]: p for p in spec["paths"]["/api/v1/emojify"]["post"]["parameters"]}
+            assert params["cover"]["schema"]["default"] == "solid"
+        with connect(srv.url.replace("http://", "ws://") + "ws/live") as ws:
+            ws.send(jpeg(astronaut))
+            assert json.loads(ws.recv(timeout=60))["cover"] == "solid"
+        code, err = srv.stop()
+    assert code == 0, err
+
+
+def test_serve_options_are_honoured_or_refused():
+    """Every flag of the shared option group is one the server honours; a bad value is exit status 2."""
+    import argparse
+    import subprocess
+    import sys
+
+    from facemoji.cli import serve
+    from facemoji.options import Options
+
+    parser = argparse.ArgumentParser()
+    serve.add_parser(parser.add_subparsers())
+    sub = parser._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    group = next(g for g in sub._action_groups if g.title == "detection and drawing")
+    dests = {a.dest for a in group._group_actions}
+    assert {"cover", "strict", "mode", "model", "detect_size"} <= dests
+    assert dests <= set(serve.HONOURED) and set(serve.HONOURED) <= set(Options.names())
+    args = sub.parse_args(["--cover", "pixelate", "--strict", "--detect-size", "480", "--live-detect-size", "256"])
+    opts = Options.from_args(args)
+    assert (opts.cover, opts.strict, opts.detect_size, opts.threads) == ("pixelate", True, 480, 1)
+    for bad, word in ((["--cover", "bogus"], "cover"), (["--live-detect-size", "8"], "live-detect-size"),
+                      (["--threshold", "2"], "threshold")):
+        r = subprocess.run([sys.executable, "-m", "facemoji", "serve", "--port", "0", *bad],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and word in r.stderr and "Traceback" not in r.stderr, (bad, r.stderr)

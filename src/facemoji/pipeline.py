@@ -84,6 +84,12 @@ class Pipeline:
     image meanwhile (``facemoji image`` does this); a model that fails to load
     then raises its error at first use (``detect``, ``analyze``, ``process``,
     the ``detector``/``classifier`` attributes) or at :meth:`wait`.
+
+    ``share``: a pipeline whose models this one reuses instead of loading its
+    own, each where both ask for the same one (detector: name, size, threshold
+    and threads; classifier: model and threads), and whose emoji set it draws
+    from. Pipelines that share are then used from one thread at a time (the
+    server keeps one per kind of picture and strictness this way).
     """
 
     def __init__(
@@ -100,6 +106,7 @@ class Pipeline:
         background: bool = False,
         options: Options | None = None,
         kind: Kind = "frames",
+        share: Pipeline | None = None,
     ) -> None:
         if options is None:  # the Python API's arguments; its model defaults to the classifier's (full)
             if mode not in MODES:
@@ -117,19 +124,24 @@ class Pipeline:
         make_detector = partial(get_detector, o.detector, size=o.detect_size_for(kind), threshold=o.threshold, **(
             {"threads": o.threads} if o.detector == "centerface" else {}))
         make_classifier = partial(EmotionClassifier, model_name, threads=o.threads)
-        self._detector: Detector | _Loading
-        self._classifier: EmotionClassifier | _Loading
+        # how each model is made: ``share`` hands over the ones it made the same way instead of a second copy
+        self._model_keys = {"detector": (o.detector, o.detect_size_for(kind), o.threshold, o.threads),
+                            "classifier": (model_name, o.threads)}
+        shared = share._model_keys if share is not None else {}
         if background:
             # onnxruntime is imported here, before the threads start: an import holds the GIL from start to
             # end, so imported first it lets both threads go straight to building their sessions, which runs
             # mostly outside the GIL, while this thread reads its image (about 45 ms sooner on 2 cores)
             no_telemetry()
-            self._detector = _Loading(make_detector, "detector")
-            self._classifier = _Loading(make_classifier, "classifier")
-        else:
-            self._detector = make_detector()
-            self._classifier = make_classifier()
-        self.emoji = EmojiSet(cache_bytes=emoji_cache_bytes)
+            make_detector = partial(_Loading, make_detector, "detector")
+            make_classifier = partial(_Loading, make_classifier, "classifier")
+        self._detector: Detector | _Loading = (
+            share._detector if share is not None and shared["detector"] == self._model_keys["detector"]
+            else make_detector())
+        self._classifier: EmotionClassifier | _Loading = (
+            share._classifier if share is not None and shared["classifier"] == self._model_keys["classifier"]
+            else make_classifier())
+        self.emoji = share.emoji if share is not None else EmojiSet(cache_bytes=emoji_cache_bytes)
         self.mode = o.mode
         self.cover = o.cover
         self.emoji_scale = o.emoji_scale

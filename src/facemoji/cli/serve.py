@@ -6,11 +6,15 @@ import argparse
 import os
 import sys
 
-from facemoji.cli.common import add_pipeline_options
+from facemoji.cli.common import options_from_args, usage_error
 from facemoji.errors import InputError
-from facemoji.pipeline import PHOTO_DETECT_SIZE, VIDEO_DETECT_SIZE
+from facemoji.options import FRAME_DETECT_SIZE, Options
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# every pipeline option the server honours: mode, cover and strict are the defaults of the API and the page
+# (each request may ask for others), the rest build the models. An option added to Options that is not named
+# here is refused (exit status 2), not ignored, until the server learns it.
+HONOURED = ("mode", "cover", "strict", "detector", "detect_size", "threshold", "model", "emoji_scale", "threads")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,13 +29,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "another web site's pages are refused. Connections that do not finish their request in time are closed, "
         "and the memory all images in flight may take (decoded, not as uploaded) is capped by --memory-budget-mb: "
         "a picture that needs more than half of it gets 413, and work beyond it waits outside with 503 and "
-        "Retry-After. SIGTERM or Ctrl+C stops the server within about two seconds whatever the clients do.",
+        "Retry-After. SIGTERM or Ctrl+C stops the server within about two seconds whatever the clients do.\n\n"
+        "--mode, --cover and --strict are the defaults of the page and of the API; each request may ask for "
+        "others (the query parameters mode, cover and strict; see /docs). Uploads are read as photos (the full "
+        "model, --detect-size), the page's camera frames as frames (the fast model unless --model names one, "
+        "--live-detect-size).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  facemoji serve\n  facemoji serve --port 9000 --queue-size 4\n"
         "  facemoji serve --host 0.0.0.0 --allowed-host mylaptop.local --memory-budget-mb 1024\n"
+        "  facemoji serve --cover solid --strict\n"
         "  curl -F file=@photo.jpg http://127.0.0.1:8000/api/v1/analyze\n"
         "  curl --data-binary @photo.jpg -H 'Content-Type: image/jpeg' "
-        "'http://127.0.0.1:8000/api/v1/emojify?format=jpeg' -o out.jpg\n",
+        "'http://127.0.0.1:8000/api/v1/emojify?format=jpeg' -o out.jpg\n"
+        "  curl -F file=@photo.jpg 'http://127.0.0.1:8000/api/v1/emojify?cover=blur&strict=true' -o out.png\n",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
@@ -49,21 +59,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "8 GB machine); one image may take half")
     p.add_argument("--max-live-clients", type=int, default=8, metavar="N",
                    help="camera pages served at once (default: 8)")
-    p.add_argument("--live-detect-size", type=int, default=VIDEO_DETECT_SIZE, metavar="PX",
-                   help=f"detection size for live camera frames (default: {VIDEO_DETECT_SIZE}; "
+    p.add_argument("--live-detect-size", type=int, default=FRAME_DETECT_SIZE, metavar="PX",
+                   help=f"detection size for live camera frames (default: {FRAME_DETECT_SIZE}; "
                    "--detect-size is for uploads)")
     p.add_argument("--workers", type=int, default=2, metavar="N",
                    help="model worker threads, each with its own copy of the models (default: 2; with --threads 1 "
                    "this uses two cores best)")
     p.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"),
                    help="server log level (default: warning)")
-    add_pipeline_options(p, PHOTO_DETECT_SIZE)
-    p.set_defaults(run=run, threads=1)
+    Options.add_arguments(p, "photo", threads=1, threads_why="; each of the --workers threads runs its own models",
+                          refuse={name: "the server cannot honour it yet" for name in Options.names()
+                                  if name not in HONOURED})
+    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from facemoji.overlay.emoji import DEFAULT_SCALE
-    from facemoji.server.app import ServerConfig, create_app
+    from facemoji.server.app import create_app
+    from facemoji.server.config import ServerConfig
     from facemoji.server.runner import bind_socket, make_server, url_for
 
     if not 0 <= args.port <= 65535:
@@ -72,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--queue-size must be at least 1")
     if args.max_upload_mb <= 0 or args.max_megapixels <= 0:
         raise InputError("--max-upload-mb and --max-megapixels must be positive")
-    if args.workers < 1 or args.threads < 1:
-        raise InputError("--workers and --threads must be at least 1")
+    if args.workers < 1:
+        raise InputError("--workers must be at least 1")
     if args.memory_budget_mb < 64:
         raise InputError(f"--memory-budget-mb must be at least 64, got {args.memory_budget_mb:g}")
     for name in args.allowed_host:
@@ -81,16 +93,13 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--allowed-host takes a host name or address, got {name!r}")
     if args.max_live_clients < 1:
         raise InputError("--max-live-clients must be at least 1")
-    for name, v in (("--detect-size", args.detect_size), ("--live-detect-size", args.live_detect_size)):
-        if not 32 <= v <= 4096:
-            raise InputError(f"{name} must be between 32 and 4096, got {v}")
-    if not 0 < args.threshold < 1:
-        raise InputError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    options = options_from_args(args)  # a value it refuses: one line, exit status 2
+    try:
+        Options.check_detect_size(args.live_detect_size, "--live-detect-size")
+    except InputError as e:
+        usage_error(e)
     cfg = ServerConfig(
-        detector=args.detector, model=args.model, detect_size=args.detect_size,
-        live_detect_size=args.live_detect_size, threshold=args.threshold, mode=args.mode,
-        emoji_scale=DEFAULT_SCALE if args.emoji_scale is None else args.emoji_scale, threads=args.threads,
-        workers=args.workers,
+        options=options, live_detect_size=args.live_detect_size, workers=args.workers,
         queue_size=args.queue_size, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
         max_pixels=int(args.max_megapixels * 1e6), max_live_clients=args.max_live_clients,
         memory_budget_bytes=int(args.memory_budget_mb * 1024 * 1024),

@@ -99,112 +99,115 @@ class Tracker:
                 del self.by_client[conn.client_key]
 
 
-def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
-    """uvicorn's httptools protocol with the rules above (one tracker per server)."""
-    tracker = Tracker(limits)
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the rules above; :func:`guarded_protocol` makes one class per server,
+    with its ``limits`` and its ``tracker``."""
 
-    class GuardedHttpToolsProtocol(HttpToolsProtocol):
-        tracker: Tracker
+    limits: ConnectionLimits
+    tracker: Tracker
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.client_key = ""
-            self.waiting_for_answer = False  # headers in, answer not yet complete
-            self.body_done = True
-            self.head_bytes = 0
-            self.deadline: asyncio.TimerHandle | None = None
-            self.deadline_kind = ""
-            self.upgraded = False
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client_key = ""
+        self.waiting_for_answer = False  # headers in, answer not yet complete
+        self.body_done = True
+        self.head_bytes = 0
+        self.deadline: asyncio.TimerHandle | None = None
+        self.deadline_kind = ""
+        self.upgraded = False
 
-        # -- deadlines ---------------------------------------------------------
-        def arm(self, kind: str) -> None:
-            self.disarm()
-            seconds = limits.header_timeout if kind == "head" else limits.body_timeout + 2.0
-            self.deadline_kind = kind
-            self.deadline = self.loop.call_later(seconds, self.deadline_passed)
+    # -- deadlines ---------------------------------------------------------
+    def arm(self, kind: str) -> None:
+        self.disarm()
+        seconds = self.limits.header_timeout if kind == "head" else self.limits.body_timeout + 2.0
+        self.deadline_kind = kind
+        self.deadline = self.loop.call_later(seconds, self.deadline_passed)
 
-        def disarm(self) -> None:
-            if self.deadline is not None:
-                self.deadline.cancel()
-            self.deadline = None
-            self.deadline_kind = ""
+    def disarm(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.deadline = None
+        self.deadline_kind = ""
 
-        def deadline_passed(self) -> None:
-            self.deadline = None
-            if self.transport.is_closing():
-                return
-            if self.deadline_kind == "head" and not self.waiting_for_answer:
-                self.transport.write(raw_response(408, "Request Timeout", "request not received in time"))
+    def deadline_passed(self) -> None:
+        self.deadline = None
+        if self.transport.is_closing():
+            return
+        if self.deadline_kind == "head" and not self.waiting_for_answer:
+            self.transport.write(raw_response(408, "Request Timeout", "request not received in time"))
+        self.close_now()
+
+    def close_now(self) -> None:
+        self.disarm()
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    # -- connection ----------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.client_key = self.client[0] if self.client else ""
+        if not self.tracker.admit(self):
+            transport.write(raw_response(503, "Service Unavailable", "too many connections; retry shortly",
+                                         ("retry-after: 1",)))
+            transport.close()
+            return
+        self.arm("head")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.disarm()
+        self.tracker.remove(self)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        in_head = not self.waiting_for_answer and self.body_done  # between requests, or in a request's headers
+        super().data_received(data)
+        if self.upgraded or not in_head or self.waiting_for_answer or self.transport.is_closing():
+            return  # the headers ended in this chunk (or it was a body's)
+        self.head_bytes += len(data)
+        if self.head_bytes > self.limits.max_header_bytes:
+            self.transport.write(raw_response(431, "Request Header Fields Too Large",
+                                              f"request headers over {self.limits.max_header_bytes} bytes"))
             self.close_now()
 
-        def close_now(self) -> None:
-            self.disarm()
-            if not self.transport.is_closing():
-                self.transport.close()
+    def handle_websocket_upgrade(self) -> None:
+        # a live connection: the app limits those and closes them when idle
+        self.upgraded = True
+        self.disarm()
+        self.tracker.remove(self)
+        super().handle_websocket_upgrade()
 
-        # -- connection ----------------------------------------------------------
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self.client_key = self.client[0] if self.client else ""
-            if not tracker.admit(self):
-                transport.write(raw_response(503, "Service Unavailable", "too many connections; retry shortly",
-                                             ("retry-after: 1",)))
-                transport.close()
-                return
+    # -- one request ---------------------------------------------------------
+    def on_headers_complete(self) -> None:
+        self.head_bytes = 0
+        super().on_headers_complete()
+        if self.parser.should_upgrade() and self._should_upgrade():
+            return
+        self.waiting_for_answer = True
+        self.body_done = False
+        self.arm("body")
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.body_done = True
+        if self.deadline_kind == "body":
+            self.disarm()
+        if not self.waiting_for_answer:
             self.arm("head")
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.disarm()
-            tracker.remove(self)
-            super().connection_lost(exc)
+    def on_response_complete(self) -> None:
+        self.waiting_for_answer = False
+        super().on_response_complete()
+        if self.body_done and not self.transport.is_closing():
+            self.arm("head")  # the next request's headers (uvicorn's keep-alive timeout is shorter)
 
-        def data_received(self, data: bytes) -> None:
-            in_head = not self.waiting_for_answer and self.body_done  # between requests, or in a request's headers
-            super().data_received(data)
-            if self.upgraded or not in_head or self.waiting_for_answer or self.transport.is_closing():
-                return  # the headers ended in this chunk (or it was a body's)
-            self.head_bytes += len(data)
-            if self.head_bytes > limits.max_header_bytes:
-                self.transport.write(raw_response(431, "Request Header Fields Too Large",
-                                                  f"request headers over {limits.max_header_bytes} bytes"))
-                self.close_now()
+    def shutdown(self) -> None:
+        if self.waiting_for_answer and not self.body_done:
+            self.close_now()  # still uploading: no answer could be ready in time
+            return
+        super().shutdown()
 
-        def handle_websocket_upgrade(self) -> None:
-            # a live connection: the app limits those and closes them when idle
-            self.upgraded = True
-            self.disarm()
-            tracker.remove(self)
-            super().handle_websocket_upgrade()
 
-        # -- one request ---------------------------------------------------------
-        def on_headers_complete(self) -> None:
-            self.head_bytes = 0
-            super().on_headers_complete()
-            if self.parser.should_upgrade() and self._should_upgrade():
-                return
-            self.waiting_for_answer = True
-            self.body_done = False
-            self.arm("body")
-
-        def on_message_complete(self) -> None:
-            super().on_message_complete()
-            self.body_done = True
-            if self.deadline_kind == "body":
-                self.disarm()
-            if not self.waiting_for_answer:
-                self.arm("head")
-
-        def on_response_complete(self) -> None:
-            self.waiting_for_answer = False
-            super().on_response_complete()
-            if self.body_done and not self.transport.is_closing():
-                self.arm("head")  # the next request's headers (uvicorn's keep-alive timeout is shorter)
-
-        def shutdown(self) -> None:
-            if self.waiting_for_answer and not self.body_done:
-                self.close_now()  # still uploading: no answer could be ready in time
-                return
-            super().shutdown()
-
-    GuardedHttpToolsProtocol.tracker = tracker
-    return GuardedHttpToolsProtocol
+def guarded_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with the rules above (one tracker per server)."""
+    attrs = {"limits": limits, "tracker": Tracker(limits)}
+    return type("GuardedHttpToolsProtocol", (GuardedHttpToolsProtocol,), attrs)

@@ -12,6 +12,10 @@
   const JPEG_QUALITY = 0.8;
   const REPLY_TIMEOUT_MS = 5000; // no answer by then: reconnect
   const MAX_BAR_FACES = 4;
+  // the covers as the server draws them (facemoji.overlay.cover): all fill the emoji's disc
+  const SOLID_COLOUR = "rgb(24, 24, 24)";
+  const BLUR_CELLS = 12; // blur: the disc shrunk to this many pixels across and enlarged smoothly again
+  const PIXEL_BLOCKS = 10; // pixelate: blocks across the disc
 
   const $ = (id) => document.getElementById(id);
   const video = $("video");
@@ -19,10 +23,15 @@
   const ctx = canvas.getContext("2d");
   const capture = document.createElement("canvas");
   const captureCtx = capture.getContext("2d");
+  const scratch = document.createElement("canvas"); // a face's region, shrunk, for blur and pixelate
+  const scratchCtx = scratch.getContext("2d");
 
   // Everything the page knows, also readable by tests as window.facemoji.
   const state = {
     mode: "emoji",
+    cover: "emoji", // how faces are hidden, on the camera view and in photos
+    strict: false, // also faces turned to profile, covers padded (the server's --strict)
+    liveSettings: null, // the options the server last confirmed for the camera connection
     emojiScale: 1.08,
     running: false,
     socket: null,
@@ -55,6 +64,14 @@
       state.mode = h.default_mode;
       $("mode").value = h.default_mode;
     }
+    if (h.default_cover && !state.coverChosen) {
+      state.cover = h.default_cover;
+      $("cover").value = h.default_cover;
+    }
+    if (typeof h.default_strict === "boolean" && !state.strictChosen) {
+      state.strict = h.default_strict;
+      $("strict").checked = h.default_strict;
+    }
   }).catch(() => {});
 
   function blobToBase64(blob) {
@@ -75,12 +92,40 @@
     return [Math.round(cx - side / 2), Math.round(cy - side / 2), side];
   }
 
-  function drawFaces(g, faces, sx, sy, mode) {
+  // blur, pixelate or solid over the disc of [x, y, side] (picture pixels), on the canvas as it is now
+  function drawCover(g, x, y, side, sx, sy, cover) {
+    const left = x * sx, top = y * sy, w = side * sx, h = side * sy;
+    g.save();
+    g.beginPath();
+    g.ellipse(left + w / 2, top + h / 2, w / 2, h / 2, 0, 0, 2 * Math.PI);
+    g.clip();
+    if (cover === "solid") {
+      g.fillStyle = SOLID_COLOUR;
+      g.fill();
+    } else {
+      const cells = cover === "blur" ? BLUR_CELLS : PIXEL_BLOCKS;
+      scratch.width = cells;
+      scratch.height = cells;
+      scratchCtx.imageSmoothingEnabled = true;
+      scratchCtx.imageSmoothingQuality = "high";
+      scratchCtx.drawImage(g.canvas, left, top, w, h, 0, 0, cells, cells);
+      g.imageSmoothingEnabled = cover === "blur";
+      g.drawImage(scratch, 0, 0, cells, cells, left, top, w, h);
+    }
+    g.restore();
+  }
+
+  function drawFaces(g, faces, sx, sy, mode, cover) {
     const byArea = [...faces].sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
     if (mode === "emoji" || mode === "both") {
       for (const f of byArea) {
+        // cover_box: where the server says the cover goes (the face's box, padded when strict)
+        const [x, y, side] = emojiBox(f.cover_box || f.box, state.emojiScale);
+        if (cover && cover !== "emoji") {
+          drawCover(g, x, y, side, sx, sy, cover);
+          continue;
+        }
         const img = emoji[f.emotion] || emoji.neutral;
-        const [x, y, side] = emojiBox(f.box, state.emojiScale);
         if (img.complete && img.naturalWidth) g.drawImage(img, x * sx, y * sy, side * sx, side * sy);
       }
     }
@@ -175,14 +220,16 @@
       }
       ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
       const r = state.result;
-      if (r && r.faces.length) drawFaces(ctx, r.faces, canvas.width / r.width, canvas.height / r.height, state.mode);
+      if (r && r.faces.length) {
+        drawFaces(ctx, r.faces, canvas.width / r.width, canvas.height / r.height, state.mode, state.cover);
+      }
     }
     requestAnimationFrame(paint);
   }
 
   function connect() {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${proto}//${location.host}/ws/live`);
+    const ws = new WebSocket(`${proto}//${location.host}/ws/live?${optionsQuery()}`);
     ws.binaryType = "arraybuffer";
     state.socket = ws;
     state.inFlight = false;
@@ -197,6 +244,16 @@
         setTimeout(() => { if (state.running && !state.socket) connect(); }, 1000);
       }
     };
+  }
+
+  function optionsQuery() {
+    return `cover=${encodeURIComponent(state.cover)}&strict=${state.strict ? "true" : "false"}`;
+  }
+
+  // the camera connection's options follow the controls without reconnecting
+  function sendSettings() {
+    const ws = state.socket;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ cover: state.cover, strict: state.strict }));
   }
 
   // Only one frame is ever in flight: the next one is grabbed from the camera
@@ -232,9 +289,18 @@
     } catch {
       return;
     }
+    if (msg.type === "settings") { // the answer to sendSettings, not to a frame
+      state.liveSettings = msg;
+      return;
+    }
+    if (msg.type === "error" && msg.seq === undefined) { // a refused settings message
+      say(stats, msg.error || "error");
+      return;
+    }
     state.inFlight = false;
     const now = performance.now();
     if (msg.type === "result") {
+      state.liveSettings = { cover: msg.cover, strict: msg.strict };
       state.result = msg;
       state.frameBlob = state.sentBlob;
       state.results += 1;
@@ -305,6 +371,18 @@
     state.modeChosen = true;
     if (state.lastFile) uploadFile(state.lastFile);
   });
+  $("cover").addEventListener("change", (e) => {
+    state.cover = e.target.value;
+    state.coverChosen = true;
+    sendSettings();
+    if (state.lastFile) uploadFile(state.lastFile);
+  });
+  $("strict").addEventListener("change", (e) => {
+    state.strict = e.target.checked;
+    state.strictChosen = true;
+    sendSettings();
+    if (state.lastFile) uploadFile(state.lastFile);
+  });
 
   // ------------------------------------------------------------------ upload
   const drop = $("drop-zone");
@@ -320,7 +398,8 @@
     body.append("file", file, file.name);
     let r;
     try {
-      r = await fetch(`/api/v1/emojify?mode=${encodeURIComponent(state.mode)}&format=${fmt}`, { method: "POST", body });
+      const query = `mode=${encodeURIComponent(state.mode)}&${optionsQuery()}&format=${fmt}`;
+      r = await fetch(`/api/v1/emojify?${query}`, { method: "POST", body });
     } catch (e) {
       say(uploadMessage, `The server did not answer (${e.message}).`, true);
       return;
