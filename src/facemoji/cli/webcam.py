@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from facemoji.cli.common import add_pipeline_options, build_pipeline
+from facemoji.cli.common import options_from_args
 from facemoji.errors import InputError
+from facemoji.options import Options
 from facemoji.overlay import COVERS, MODES
-from facemoji.pipeline import VIDEO_DETECT_SIZE
 
 WINDOW = "facemoji"
 KEYS_HELP = "q/Esc quit, m switch mode, c switch cover, s snapshot"
@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="run the face detector every K frames and track the faces in between; default auto: "
                    "about 10 detections a second (K=3 at 30 fps, 2 at 15-24 fps)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary at the end")
-    add_pipeline_options(p, VIDEO_DETECT_SIZE, model="fast")
+    Options.add_arguments(p, "frames")
     p.set_defaults(run=run)
 
 
@@ -137,20 +137,69 @@ def handle_key(key: int, mode: str, image: np.ndarray, snapshot_dir: Path) -> st
     return mode
 
 
-def run(args: argparse.Namespace) -> int:
-    from facemoji.cli.video import parse_detect_every
-    from facemoji.sources import CameraStopped, open_source
-    from facemoji.video.io import VideoWriter, check_output_path, is_url
-    from facemoji.video.process import FaceFollower, auto_detect_every
+class Window:
+    """The frame loop's sink for a live session: the recording, the window and its keys, the pace of a file, the
+    frame limit and Ctrl-C. ``write`` returns False to end the session (``stopped_by`` says why)."""
 
-    detect_every = parse_detect_every(args.detect_every)
+    def __init__(self, loop, display: Display, source, record: str | None, snap_dir: Path,
+                 max_frames: int | None, interrupted: threading.Event) -> None:
+        self.loop, self.display, self.source, self.record = loop, display, source, record
+        self.snap_dir, self.max_frames, self.interrupted = snap_dir, max_frames, interrupted
+        self.writer = None
+        self.pace = display.enabled and not source.live and source.fps  # play files at their own speed in a window
+        self.frames, self.fps, self.stopped_by = 0, 0.0, "end of source"
+        self.start = self.last = time.perf_counter()
+
+    def write(self, frame, image: np.ndarray, faces: list) -> bool:
+        if self.record:
+            if self.writer is None:
+                from fractions import Fraction
+
+                from facemoji.video.io import VideoWriter
+
+                self.writer = VideoWriter(self.record, image.shape[1], image.shape[0], self.source.fps or 30,
+                                          time_base=Fraction(1, 1000))
+            self.writer.write(image, round(frame.time * 1000))
+        self.frames += 1
+        now = time.perf_counter()
+        dt, self.last = now - self.last, now
+        self.fps = (1 / dt if self.fps == 0 else 0.9 * self.fps + 0.1 / dt) if dt > 0 else self.fps
+        if self.pace:
+            wait = frame.time - (now - self.start)
+            if wait > 0:
+                time.sleep(min(wait, 1.0))
+        return self._keys(image)
+
+    def _keys(self, image: np.ndarray) -> bool:
+        loop = self.loop
+        key = self.display.show(image, self.fps, loop.mode, loop.cover)
+        if key is None:
+            self.stopped_by = "window closed"
+            return False
+        new_mode = handle_key(key, loop.mode, image, self.snap_dir) if key >= 0 else loop.mode
+        if new_mode is QUIT:
+            self.stopped_by = "quit"
+            return False
+        loop.mode, loop.cover = new_mode, next_cover(key, loop.cover)
+        if self.interrupted.is_set() and not loop.stopping:  # Ctrl-C: the frames in hand are still written
+            self.stopped_by, loop.stopping = "Ctrl-C", True
+        if self.max_frames is not None and self.frames >= self.max_frames:
+            self.stopped_by = f"--max-frames {self.max_frames}"
+            return False
+        return True
+
+
+def _open(args: argparse.Namespace):
+    """The source the arguments name (a camera, or --source), after checking every argument."""
+    from facemoji.sources import open_source
+    from facemoji.video.io import check_output_path, is_url
+
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be 1 or more, got {args.max_frames}")
     if args.camera < 0:
         raise InputError(f"--camera numbers start at 0, got {args.camera}")
-    snap_dir = Path(args.snapshot_dir)
-    if not snap_dir.is_dir():
-        raise InputError(f"--snapshot-dir {snap_dir}: no such folder")
+    if not Path(args.snapshot_dir).is_dir():
+        raise InputError(f"--snapshot-dir {args.snapshot_dir}: no such folder")
     if args.record:
         if Path(args.record).suffix.lower() not in (".mp4", ".m4v", ".mov"):
             raise InputError(f"{args.record}: recordings are H.264 MP4; give it a .mp4 name")
@@ -159,18 +208,28 @@ def run(args: argparse.Namespace) -> int:
         if not is_url(args.source) and not Path(args.source).is_file():
             raise InputError(f"{args.source}: no such file" if not Path(args.source).exists()
                              else f"{args.source}: not a video file")
-        source = open_source(args.source)
-    else:
-        source = open_source(args.camera)
-    headless = args.headless or not has_display()
-    pipe = build_pipeline(args)
-    follower = FaceFollower(pipe, detect_every or auto_detect_every(source.fps))
-    mode, cover = args.mode, args.cover
-    writer: VideoWriter | None = None
-    display = Display(headless)
-    pace = display.enabled and not source.live and source.fps  # play files at their own speed in a window
-    frames, status, stopped_by = 0, 0, "end of source"
+        return open_source(args.source)
+    return open_source(args.camera)
+
+
+def run(args: argparse.Namespace) -> int:
+    from facemoji.cli.video import parse_detect_every
+    from facemoji.sources import CameraStopped
+    from facemoji.stream import FaceFollower, FrameLoop, coverage_for
+    from facemoji.stream.coverage import auto_detect_every
+
+    detect_every = parse_detect_every(args.detect_every)
+    options = options_from_args(args)
+    source = _open(args)
+    pipe = options.pipeline("frames")
+    follower = FaceFollower(pipe, detect_every or auto_detect_every(source.fps), coverage=coverage_for(options))
+    # live: frames leave the loop one frame late (a new face is confirmed on the next frame, drawn from its first)
+    loop = FrameLoop(follower, mode=options.mode, cover=options.cover, delay=1)
+    display = Display(args.headless or not has_display())
     interrupted = threading.Event()
+    window = Window(loop, display, source, args.record, Path(args.snapshot_dir), args.max_frames, interrupted)
+    loop.sinks.append(window)
+    status = 0
 
     def on_sigint(signum: int, frame: object) -> None:
         # the first Ctrl-C ends the session between frames (so a recording is never cut mid-frame);
@@ -180,73 +239,45 @@ def run(args: argparse.Namespace) -> int:
 
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
-    fps, last = 0.0, time.perf_counter()
-    start = last
     try:
-        for frame in source:
-            if interrupted.is_set():
-                raise KeyboardInterrupt
-            faces = follower.step(frame.image, frame.time)
-            out = pipe.render(frame.image, faces, mode, cover) if faces else frame.image
-            if args.record:
-                if writer is None:
-                    from fractions import Fraction
-
-                    writer = VideoWriter(args.record, out.shape[1], out.shape[0], source.fps or 30,
-                                         time_base=Fraction(1, 1000))
-                writer.write(out, round(frame.time * 1000))
-            frames += 1
-            now = time.perf_counter()
-            dt = now - last
-            last = now
-            fps = (1 / dt if fps == 0 else 0.9 * fps + 0.1 / dt) if dt > 0 else fps
-            if pace:
-                wait = frame.time - (now - start)
-                if wait > 0:
-                    time.sleep(min(wait, 1.0))
-            key = display.show(out, fps, mode, cover)
-            if key is None:
-                stopped_by = "window closed"
-                break
-            new_mode = handle_key(key, mode, out, snap_dir) if key >= 0 else mode
-            if new_mode is QUIT:
-                stopped_by = "quit"
-                break
-            mode, cover = new_mode, next_cover(key, cover)
-            if args.max_frames is not None and frames >= args.max_frames:
-                stopped_by = f"--max-frames {args.max_frames}"
-                break
+        loop.run(source)
+        status = 130 if window.stopped_by == "Ctrl-C" else 0
     except InputError as e:  # the camera or stream stopped part-way: keep what was recorded
-        if frames == 0:
-            if writer is not None:
-                writer.abort()
+        if window.frames == 0:
+            if window.writer is not None:
+                window.writer.abort()
             raise
         print(f"facemoji: error: {e}", file=sys.stderr)
-        status, stopped_by = 1, "camera stopped" if isinstance(e, CameraStopped) else "source failed"
+        status = 1
+        window.stopped_by = "camera stopped" if isinstance(e, CameraStopped) else "source failed"
     except KeyboardInterrupt:
-        stopped_by = "Ctrl-C"
-        status = 130
+        window.stopped_by, status = "Ctrl-C", 130
     except BaseException:
-        if writer is not None:
-            writer.abort()
+        if window.writer is not None:
+            window.writer.abort()
         raise
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)
         display.close()
         source.close()
-    if writer is not None:
+    return _finish(args, window, source, follower, status)
+
+
+def _finish(args: argparse.Namespace, window: Window, source, follower, status: int) -> int:
+    """Close the recording and print the summary."""
+    if window.writer is not None:
         try:
-            writer.close()
+            window.writer.close()
         except KeyboardInterrupt:
-            writer.abort()
+            window.writer.abort()
             raise
-    elapsed = time.perf_counter() - start
-    if frames == 0:
+    elapsed = time.perf_counter() - window.start
+    if window.frames == 0:
         raise InputError(f"{source.name}: delivered no frames")
     if not args.quiet:
-        rate = frames / elapsed if elapsed > 0 else 0.0
-        saved = f"; recording saved to {args.record}" if writer is not None else ""
-        print(f"{source.name}: stopped ({stopped_by}) after {frames} frames, {rate:.1f} frames/s, "
+        rate = window.frames / elapsed if elapsed > 0 else 0.0
+        saved = f"; recording saved to {args.record}" if window.writer is not None else ""
+        print(f"{source.name}: stopped ({window.stopped_by}) after {window.frames} frames, {rate:.1f} frames/s, "
               f"{follower.tracker.next_id - 1} face(s) tracked{saved}", file=sys.stderr)
     return status
