@@ -5,7 +5,7 @@ by ``scripts/realfaces_study.py --write-val``), the largest face is found as ``f
 at 640 px) and read three ways: by the ``full`` model (four views in its graph, as photos are read), by the
 ``fast`` model as it is, and by the ``fast`` model mirrored. Then the video path is replayed for a face that
 holds still: five readings a second, alternating plain and mirrored (``FaceFollower.classify``), through the
-tracks' smoothing (``facemoji.track.EmotionSmoother``), and the label shown after 0.4, 1 and 2 seconds is scored.
+tracks' smoothing (``facemoji.stream.track.EmotionSmoother``), and the label shown after 0.4, 1 and 2 seconds is scored.
 A photo without a face counts as wrong.
 
     python scripts/video_readings_study.py [FOLDER]
@@ -22,7 +22,7 @@ from facemoji.classify import EmotionClassifier
 from facemoji.imageio import read_image
 from facemoji.labels import EMOTIONS
 from facemoji.pipeline import Pipeline
-from facemoji.track import EmotionSmoother
+from facemoji.stream.track import EmotionSmoother
 
 READINGS_PER_SECOND = 5
 

@@ -85,7 +85,7 @@ _PAUSED_CLI = r"""
 import signal, sys, time
 from pathlib import Path
 
-import facemoji.video.process as vp
+import facemoji.stream.follower as vp
 from facemoji.cli import main
 
 at, marker = int(sys.argv[1]), Path(sys.argv[2])

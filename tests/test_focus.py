@@ -11,8 +11,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from facemoji.video.process import DEFAULT_COVERAGE, STRICT_COVERAGE, FaceFollower
-from facemoji.video.yuv import YuvFrame
+from facemoji.stream import DEFAULT_COVERAGE, STRICT_COVERAGE, FaceFollower
+from facemoji.stream.yuv import YuvFrame
 from videos import astronaut_crop, background, paste
 
 FPS = 30

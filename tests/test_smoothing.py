@@ -12,7 +12,7 @@ import pytest
 
 from facemoji.labels import EMOTIONS
 from facemoji.pipeline import Pipeline
-from facemoji.track import EmotionSmoother, Tracker
+from facemoji.stream.track import EmotionSmoother, Tracker
 from facemoji.types import Face
 from facemoji.video import process_video
 from videos import astronaut_crop, make_clip, read_frames, still

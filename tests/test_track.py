@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from facemoji.labels import EMOTIONS
-from facemoji.track import EmotionSmoother, Tracker, cover_box, iou_matrix
+from facemoji.stream.track import EmotionSmoother, Tracker, cover_box, iou_matrix
 from facemoji.types import Face
 
 

@@ -607,7 +607,7 @@ def test_cli_model_that_cannot_load_is_one_error_and_no_output(small_clip, tmp_p
 def test_readings_alternate_with_the_mirror_image_so_the_fast_model_averages_both(fer_public) -> None:
     """A still face whose mirror image the one-view model reads differently: the shown probabilities settle
     between the two readings, near their average, as the full model's in-graph flip averaging would have it."""
-    from facemoji.video.process import FaceFollower
+    from facemoji.stream import FaceFollower
 
     fast = Pipeline(model="fast")
     frame_of = functools.partial(face_on, background((480, 640)))

@@ -10,8 +10,8 @@ import pytest
 
 from conftest import compose_faces
 from facemoji.pipeline import Pipeline
-from facemoji.video.process import FaceFollower
-from facemoji.video.yuv import YuvFrame
+from facemoji.stream import FaceFollower
+from facemoji.stream.yuv import YuvFrame
 from videos import background
 
 

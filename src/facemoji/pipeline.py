@@ -96,7 +96,7 @@ class Pipeline:
         self,
         detector: str = "centerface",
         model: str | Path | None = None,
-        detect_size: int = VIDEO_DETECT_SIZE,
+        detect_size: int | None = None,
         threshold: float = 0.5,
         mode: str = "emoji",
         emoji_scale: float = DEFAULT_SCALE,

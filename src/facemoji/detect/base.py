@@ -18,6 +18,20 @@ class Detector(Protocol):
     def detect(self, image: np.ndarray) -> list[Face]: ...
 
 
+@runtime_checkable
+class ScalableDetector(Protocol):
+    """A detector the frame loop can point at parts of a frame: ``detect(picture, side, threshold)`` shows the
+    picture to the network ``side`` pixels on its longer side and keeps faces scoring above ``threshold`` (None:
+    its own). The frame loop looks only near tracked faces and where the picture changed, each at its own scale,
+    and keeps tracks going with weaker detections, with detectors that have this; others see whole frames."""
+
+    name: str
+    size: int
+    threshold: float
+
+    def detect(self, image: np.ndarray, size: int | None = None, threshold: float | None = None) -> list[Face]: ...
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
     """Greedy non-maximum suppression; returns kept indices, best first."""
     if len(boxes) == 0:

@@ -195,8 +195,9 @@ class CenterFace:
         self._session = _load_session(threads)
         self._input = self._session.get_inputs()[0].name
 
-    def detect(self, image: np.ndarray, size: int | None = None) -> list[Face]:
-        """Faces of an RGB image, resized so its longer side is ``size`` pixels (default: the detector's ``size``)."""
+    def detect(self, image: np.ndarray, size: int | None = None, threshold: float | None = None) -> list[Face]:
+        """Faces of an RGB image, resized so its longer side is ``size`` pixels (default: the detector's ``size``),
+        scoring above ``threshold`` (default: the detector's)."""
         h, w = image.shape[:2]
         scale = (size or self.size) / max(h, w)
         nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
@@ -208,10 +209,11 @@ class CenterFace:
         blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
         blob[0, :, :nh, :nw] = resized.transpose(2, 0, 1)
         heat, size, offset, lms = self._session.run(None, {self._input: blob})
-        return self._decode(heat[0, 0], size[0], offset[0], lms[0], scale, w, h)
+        return self._decode(heat[0, 0], size[0], offset[0], lms[0], scale, w, h,
+                            self.threshold if threshold is None else threshold)
 
-    def _decode(self, heat, size, offset, lms, scale, w, h) -> list[Face]:
-        ys, xs = np.nonzero(heat > self.threshold)
+    def _decode(self, heat, size, offset, lms, scale, w, h, threshold: float) -> list[Face]:
+        ys, xs = np.nonzero(heat > threshold)
         if len(ys) == 0:
             return []
         scores = heat[ys, xs]

@@ -79,14 +79,15 @@ class VideoSource(Source):
 
     kind = "video"
 
-    def __init__(self, path: str | os.PathLike, threads: int = 0) -> None:
+    def __init__(self, path: str | os.PathLike, threads: int = 0, yuv: bool = False, with_audio: bool = False) -> None:
         from facemoji.video.io import VideoReader
 
         self.name = str(path)
         self.live = is_url(self.name)
         if self.live:
             self.kind = "stream"
-        self.reader = VideoReader(path, threads=threads)
+        # yuv: frames stay in the codec's 4:2:0 planes (facemoji.stream.yuv.YuvFrame) instead of RGB arrays
+        self.reader = VideoReader(path, threads=threads, yuv=yuv, with_audio=with_audio)
         self.fps = self.reader.fps
         self.size = self.reader.size
         self.frame_count = None if self.live else self.reader.frame_count
@@ -95,6 +96,12 @@ class VideoSource(Source):
     def __iter__(self) -> Iterator[Frame]:
         for f in self.reader.frames():
             yield Frame(f.index, f.time, f.image, f.pts)
+
+    def read(self) -> Iterator[tuple[str, object]]:
+        """Frames and, opened ``with_audio``, the audio packets between them, in file order: ``("video", Frame)``
+        and ``("audio", packet)``."""
+        for kind, item in self.reader.read():
+            yield kind, Frame(item.index, item.time, item.image, item.pts) if kind == "video" else item
 
     def close(self) -> None:
         self.reader.close()

@@ -7,6 +7,14 @@ fallback for fast or small faces. A track the detector misses keeps going at
 its predicted position ("coasting") for up to ``max_coast`` seconds, so its
 emoji stays on the face through a missed detection or two; then it ends.
 
+Track hygiene: a track is *confirmed* once a second detection finds it again, or at once when its first
+detection scores ``confirm_score`` or more; only confirmed tracks coast. A track still unconfirmed when the next
+detection misses it ends there (a hand, a microphone, a shoulder seen once), and a detection that covered the
+whole frame (a whole-frame scan) ends every track it did not find again but established ones (found five times:
+they coast through a turn of the head), and a shot change ends every track not found on its first frame. Detections below
+``new_score`` only keep confirmed tracks going and never start one, and two tracks that come to lie on one face
+merge into the older.
+
 :class:`EmotionSmoother` turns each frame's seven probabilities into a steady
 label: an exponential moving average with time constant ``tau`` seconds
 (frame-rate independent), plus hysteresis: the shown emotion only changes
@@ -22,12 +30,15 @@ face's speed), so a cover on a moving face does not trail behind it.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from facemoji.labels import EMOTIONS
 from facemoji.types import Face
+
+RECENT_CALLS = 4  # ended tracks are still known for this many calls (the frame loop's delay and then some)
 
 __all__ = ["EmotionSmoother", "Track", "Tracker", "cover_box", "iou_matrix"]
 
@@ -121,6 +132,9 @@ class Track:
     smoother: EmotionSmoother | None = None
     landmarks: np.ndarray | None = None
     surprise: float = 0.0  # at the last detection: its distance from the predicted box, in face sizes
+    confirmed: bool = False  # seen on two detections, or once with a score of ``Tracker.confirm_score``
+    first_box: np.ndarray | None = None  # the box of its first detection, at ``first_time``
+    dropped: bool = False  # ended by the latest detection (missed while unconfirmed, or by a whole-frame look)
 
     def predict(self, t: float, max_dt: float = 0.5) -> np.ndarray:
         """The box expected at time ``t``: constant velocity, extrapolating at most ``max_dt`` seconds."""
@@ -143,7 +157,14 @@ class Tracker:
 
     def __init__(self, iou_threshold: float = 0.2, max_coast: float = 0.5, tau: float = 0.33, margin: float = 0.08,
                  classes: tuple[str, ...] = EMOTIONS, velocity_smoothing: float = 0.5,
-                 frame_size: tuple[int, int] | None = None) -> None:
+                 frame_size: tuple[int, int] | None = None, confirm_hits: int = 2, confirm_score: float = 0.8,
+                 merge_iou: float = 0.5, established_hits: int = 5) -> None:
+        if confirm_hits < 1:
+            raise ValueError("confirm_hits must be at least 1")
+        self.confirm_hits = confirm_hits
+        self.confirm_score = confirm_score
+        self.established_hits = established_hits
+        self.merge_iou = merge_iou  # two tracks whose boxes overlap this much (IoU) are one face
         self.iou_threshold = iou_threshold
         self.max_coast = max_coast
         self.tau = tau
@@ -154,7 +175,17 @@ class Tracker:
         self.frame_size = frame_size  # (width, height): tracks predicted wholly outside end early
         self.tracks: list[Track] = []
         self.next_id = 1
-        self.ended: list[Track] = []
+        self.ended: list[Track] = []  # tracks ended by the latest update or predict
+        self.ended_count = 0
+        self._ended_before: deque[list[Track]] = deque(maxlen=RECENT_CALLS)  # ... and by the calls before it
+
+    def confirmed(self, track_id: int | None) -> bool:
+        """Whether the track ``track_id`` (live, or ended by the latest call) is confirmed."""
+        tr = self.recent(track_id)
+        return tr is not None and tr.confirmed
+
+    def _confirm(self, tr: Track) -> None:
+        tr.confirmed = tr.confirmed or tr.hits >= self.confirm_hits or tr.score >= self.confirm_score
 
     def _match(self, dets: np.ndarray, preds: np.ndarray) -> list[tuple[int, int]]:
         """Greedy matching: highest IoU pairs first, then the nearest centres for what is left."""
@@ -191,12 +222,22 @@ class Tracker:
             used_d.add(di)
         return pairs
 
-    def update(self, detections: list[Face], t: float) -> list[Face]:
-        """Match this frame's detections (seen at time ``t`` seconds) to the tracks; returns the live faces."""
+    def update(self, detections: list[Face], t: float, whole: bool = False, new_score: float = 0.0,
+               cut: bool = False) -> list[Face]:
+        """Match this frame's detections (seen at time ``t`` seconds) to the tracks; returns the live faces.
+
+        ``whole``: the detections come from the whole frame, so a track they do not find ends now unless it is
+        established (found ``established_hits`` times: a face that turned away coasts for ``max_coast``); ``cut``:
+        the frame starts a new shot, and every track they do not find ends. Detections scoring below
+        ``new_score`` only keep confirmed tracks going.
+        """
+        self._new_call()
+        weak = [d.score < new_score for d in detections]
         dets = np.array([d.box for d in detections], np.float64).reshape(-1, 4)
         preds = np.array([tr.predict(t, self.max_coast) for tr in self.tracks]).reshape(-1, 4)
-        pairs = self._match(dets, preds)
+        pairs = [(ti, di) for ti, di in self._match(dets, preds) if not weak[di] or self.tracks[ti].confirmed]
         matched_d = {di for _, di in pairs}
+        matched_t = {ti for ti, _ in pairs}
         for ti, di in pairs:
             tr, det = self.tracks[ti], detections[di]
             dt = t - tr.time
@@ -211,18 +252,55 @@ class Tracker:
                 tr.velocity = k * tr.velocity + (1 - k) * v
             tr.box, tr.time, tr.score, tr.landmarks = new_box, t, det.score, det.landmarks
             tr.hits += 1
+            self._confirm(tr)
             self._feed_emotion(tr, det, t)
+        # the unconfirmed tracks this detection missed were seen once only; after a whole-frame look, also the
+        # ones seen only a few times (a ghost that was seen twice); established faces coast through a turn
+        for ti, tr in enumerate(self.tracks):
+            if ti in matched_t:
+                continue
+            if not tr.confirmed or whole and (cut or tr.hits < self.established_hits):
+                tr.dropped = True  # ends in _live below
         for di, det in enumerate(detections):
-            if di not in matched_d:
-                tr = Track(self.next_id, dets[di].copy(), t, score=det.score, first_time=t, landmarks=det.landmarks)
+            if di not in matched_d and not weak[di]:
+                tr = Track(self.next_id, dets[di].copy(), t, score=det.score, first_time=t, landmarks=det.landmarks,
+                           first_box=dets[di].copy())
                 self.next_id += 1
+                self._confirm(tr)
                 self._feed_emotion(tr, det, t)
                 self.tracks.append(tr)
-        return self._live(t, seen={id(tr) for tr in self.tracks if tr.time == t})
+        self._merge(t)
+        return self._live(t, seen={id(tr) for tr in self.tracks if tr.time == t}, reset=False)
+
+    def _merge(self, t: float) -> None:
+        """Two live tracks on one face (boxes overlapping by ``merge_iou``, not both found by this detection: two
+        faces crossing each have their own, and a face hidden behind another is smaller): the younger ends."""
+        live = sorted((tr for tr in self.tracks if not tr.dropped), key=lambda tr: (not tr.confirmed, tr.id))
+        for i, a in enumerate(live):
+            if a.dropped:
+                continue
+            for b in live[i + 1 :]:
+                if b.dropped or a.time == t and b.time == t:
+                    continue
+                if iou_matrix(a.predict(t)[None], b.predict(t)[None])[0, 0] > self.merge_iou:
+                    b.dropped = True
+                    if b.hits > 1 or b.confirmed:
+                        a.confirmed = True
 
     def predict(self, t: float) -> list[Face]:
         """The live tracks at time ``t`` without new detections (frames where detection is skipped)."""
         return self._live(t, seen=set())
+
+    def _new_call(self) -> None:
+        self._ended_before.appendleft(self.ended)
+        self.ended = []
+
+    def end_all(self) -> None:
+        """End every track now (the end of the frames)."""
+        self._new_call()
+        self.ended = self.tracks
+        self.ended_count += len(self.tracks)
+        self.tracks = []
 
     def _feed_emotion(self, tr: Track, det: Face, t: float) -> None:
         if det.probabilities is None:
@@ -231,11 +309,17 @@ class Tracker:
             tr.smoother = EmotionSmoother(self.classes, self.tau, self.margin)
         tr.smoother.update(det.probabilities, t)
 
-    def _live(self, t: float, seen: set[int]) -> list[Face]:
+    def _live(self, t: float, seen: set[int], reset: bool = True) -> list[Face]:
+        if reset:
+            self._new_call()
         keep: list[Track] = []
         faces: list[Face] = []
         for tr in self.tracks:
             missing = t - tr.time
+            if tr.dropped:
+                self.ended.append(tr)
+                self.ended_count += 1
+                continue
             box = tr.box if id(tr) in seen else tr.predict(t, self.max_coast)
             gone = missing > self.max_coast + 1e-9
             if not gone and self.frame_size is not None and missing > 0:
@@ -243,6 +327,7 @@ class Tracker:
                 gone = box[2] <= 0 or box[3] <= 0 or box[0] >= w or box[1] >= h
             if gone:
                 self.ended.append(tr)
+                self.ended_count += 1
                 continue
             keep.append(tr)
             sm = tr.smoother
@@ -259,7 +344,12 @@ class Tracker:
                 return tr
         return None
 
+    def recent(self, track_id: int | None) -> Track | None:
+        """The track with id ``track_id``, live or ended by one of the latest :data:`RECENT_CALLS` calls (a frame
+        still in the frame loop's hand), if any."""
+        ended = (tr for calls in (self.ended, *self._ended_before) for tr in calls)
+        return self.get(track_id) or next((tr for tr in ended if tr.id == track_id), None)
+
     def finish(self) -> None:
         """End every live track (at the end of a video)."""
-        self.ended.extend(self.tracks)
-        self.tracks = []
+        self.end_all()

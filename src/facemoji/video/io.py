@@ -25,7 +25,7 @@ import numpy as np
 
 from facemoji.errors import InputError
 from facemoji.imageio import usual_file_mode
-from facemoji.video.yuv import YuvFrame
+from facemoji.stream.yuv import YuvFrame
 
 # Resolution limits: above 8K on a side, or beyond 8K UHD's pixel count, is refused.
 MAX_SIDE = 8192
@@ -94,7 +94,7 @@ class FrameQueue(queue.Queue):
 def queue_bytes(width: int, height: int, bytes_per_pixel: float = 3) -> int:
     """The byte budget of a queue of frames of ``width`` x ``height``: :data:`QUEUE_BYTES`, or two frames.
 
-    ``bytes_per_pixel``: 3 for RGB, 1.5 for YUV 4:2:0 (:class:`~facemoji.video.yuv.YuvFrame`).
+    ``bytes_per_pixel``: 3 for RGB, 1.5 for YUV 4:2:0 (:class:`~facemoji.stream.yuv.YuvFrame`).
     """
     return max(QUEUE_BYTES, int(2 * width * height * bytes_per_pixel))
 
