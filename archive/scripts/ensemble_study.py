@@ -1,6 +1,6 @@
 """Several emotion models and the ensemble of the first N: FER2013 PublicTest and real photographs side by side.
 
-    python scripts/ensemble_study.py A.onnx B.onnx C.onnx student.onnx --ensemble 3 \\
+    python archive/scripts/ensemble_study.py A.onnx B.onnx C.onnx student.onnx --ensemble 3 \\
         --json study.json --plot tradeoff.png [--train]
 
 Each model runs as the runtime runs it (its own ONNX graph, views included). FER2013 PublicTest: the whole

@@ -1,6 +1,6 @@
 """Does a label-shift correction help a model trained on FER+-mixed targets?
 
-    python scripts/label_shift_study.py --model src/facemoji/models/emotion.onnx \
+    python archive/scripts/label_shift_study.py --model src/facemoji/models/emotion.onnx \
         --train ../shared/data/fer2013_train.npz --ferplus ../shared/data/ferplus_votes_train_publictest.npz \
         --data ../shared/data/fer2013_publictest.npz
 

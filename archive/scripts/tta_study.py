@@ -1,6 +1,6 @@
 """Which test-time augmentation to fold into the exported model: accuracy per view set.
 
-    python scripts/tta_study.py runs/emotion/last.pt [more.pt ...] --data ../shared/data/fer2013_publictest.npz
+    python archive/scripts/tta_study.py runs/emotion/last.pt [more.pt ...] --data ../shared/data/fer2013_publictest.npz
 
 Runs each checkpoint wrapped exactly as ``facemoji export`` wraps it (the same
 ``Deployed`` module, float32 PyTorch) with no augmentation, flip averaging,

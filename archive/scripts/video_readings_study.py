@@ -8,7 +8,7 @@ holds still: five readings a second, alternating plain and mirrored (``FaceFollo
 tracks' smoothing (``facemoji.stream.track.EmotionSmoother``), and the label shown after 0.4, 1 and 2 seconds is scored.
 A photo without a face counts as wrong.
 
-    python scripts/video_readings_study.py [FOLDER]
+    python archive/scripts/video_readings_study.py [FOLDER]
 """
 
 from __future__ import annotations
