@@ -41,7 +41,7 @@ class Mutation:
 
 MUTATIONS: list[Mutation] = [
     Mutation(
-        "smoothing-bypassed", "track", "src/facemoji/track/__init__.py",
+        "smoothing-bypassed", "track", "src/facemoji/stream/track.py",
         "tr.smoother = EmotionSmoother(self.classes, self.tau, self.margin)",
         "tr.smoother = EmotionSmoother(self.classes, 0.0, 0.0)",
         ("tests/test_smoothing.py::test_video_path_smooths_a_flickering_classifier",),
@@ -55,7 +55,7 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "eval-accuracy-zero", "train", "src/facemoji/train/evaluate.py",
-        '"accuracy": float((pred == y).mean()),', '"accuracy": 0.0,',
+        '        "accuracy": float((pred == y).mean()),\n        "n"', '        "accuracy": 0.0,\n        "n"',
         ("tests/test_evaluate.py::test_evaluate_command_end_to_end",),
         "`facemoji evaluate` reports accuracy 0",
     ),
@@ -101,13 +101,13 @@ MUTATIONS: list[Mutation] = [
         "--emoji-scale has no effect",
     ),
     Mutation(
-        "track-never-matches", "track", "src/facemoji/track/__init__.py",
-        "        pairs = self._match(dets, preds)\n", "        pairs = []\n",
+        "track-never-matches", "track", "src/facemoji/stream/track.py",
+        "self._match(dets, preds) if not weak[di]", "[] if not weak[di]",
         ("tests/test_track.py", "tests/test_smoothing.py::test_tracker_shows_the_smoothed_label_not_each_frames_raw_one"),
         "every detection starts a new track (ids not kept)",
     ),
     Mutation(
-        "track-no-coasting", "track", "src/facemoji/track/__init__.py",
+        "track-no-coasting", "track", "src/facemoji/stream/track.py",
         "            gone = missing > self.max_coast + 1e-9\n", "            gone = missing > 0\n",
         ("tests/test_video.py::test_missed_detections_coast_under_the_emoji",),
         "a track the detector misses for one frame ends at once",
@@ -157,7 +157,7 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "webcam-snapshot-of-raw-frame", "webcam", "src/facemoji/cli/webcam.py",
-        "new_mode = handle_key(key, mode, out, snap_dir)", "new_mode = handle_key(key, mode, frame.image, snap_dir)",
+        "        return self._keys(image)\n", "        return self._keys(frame.image)\n",
         ("tests/test_webcam.py::test_window_keys_switch_mode_snapshot_and_quit",),
         "the s key saves the camera's frame without the emoji",
     ),
