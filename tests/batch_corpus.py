@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from conftest import run_facemoji
 from videos import astronaut_crop, background, make_clip, pan, paste
 
 GOOD_PHOTOS = ("photos/astronaut.jpg", "photos/group/two_faces.png", "photos/group/cameraman.png",
@@ -55,9 +55,7 @@ def make_corpus(root: Path) -> Path:
 
 
 def run_cli(args: list[str], timeout: float = 600, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "facemoji", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, **kw)
+    return run_facemoji(*args, timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"}, **kw)
 
 
 def face_rows(out: Path):

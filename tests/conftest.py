@@ -1,10 +1,12 @@
-"""Shared fixtures: real faces from packages and from FER2013 rows."""
+"""Shared fixtures and helpers: real faces from packages and from FER2013 rows, and the `facemoji` command run as a
+user runs it (:func:`run_facemoji`)."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,28 @@ def compose_faces(face: np.ndarray, layout: list[tuple[int, int, int]], size: tu
 def astronaut_face(astronaut) -> np.ndarray:
     """A square crop around the astronaut's head, with some margin (RGB 200x200)."""
     return astronaut[20:220, 125:325].copy()
+
+
+@pytest.fixture(scope="session")
+def pan_clip(tmp_path_factory):
+    """A 640x480 H.264 clip (``videos.Clip``): the astronaut's face panning across, 30 frames at 15 fps. Shared by
+    the modules that only read it; a test that writes beside its input makes a clip of its own."""
+    from videos import astronaut_crop, make_clip, pan
+
+    return make_clip(tmp_path_factory.mktemp("pan") / "pan.mp4", [astronaut_crop()], pan, frames=30, fps=15)
+
+
+def facemoji_command(*args: object) -> list[str]:
+    """``python -m facemoji ARGS`` as an argument list, every argument as a string (for ``subprocess.Popen``)."""
+    return [sys.executable, "-m", "facemoji", *map(str, args)]
+
+
+def run_facemoji(*args: object, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
+    """Run ``python -m facemoji ARGS`` in a fresh process, as a user would: stdout and stderr captured as text.
+
+    Arguments may be paths or numbers; keyword arguments go to :func:`subprocess.run` (``cwd``, ``env``...).
+    """
+    return subprocess.run(facemoji_command(*args), capture_output=True, text=True, timeout=timeout, **kw)
 
 
 def popen_for_ctrl_c(cmd: list[str], **kw) -> subprocess.Popen:

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 from PIL import Image
 
 from batch_corpus import BROKEN, GOOD_PHOTOS, GOOD_VIDEOS, face_rows, make_corpus, run_cli, summary
+from conftest import facemoji_command
 from facemoji.batch.collect import collect, sniff_file
 from facemoji.batch.schema import FACE_COLUMNS, SUMMARY_COLUMNS
 
@@ -212,7 +212,7 @@ def astronauts_and_a_clip(corpus: Path, folder: Path, names: list[str]) -> Path:
 def test_kill_9_and_rerun_finishes_the_rest_without_redoing_or_duplicating(corpus: Path, tmp_path: Path) -> None:
     src = astronauts_and_a_clip(corpus, tmp_path / "many", [f"a{i:02d}.jpg" for i in range(24)])
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "facemoji", "batch", str(src), "-o", str(out), "-j", "2", "-q"]
+    cmd = facemoji_command("batch", src, "-o", out, "-j", "2", "-q")
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_for(lambda: len(list((out / "summary").glob("part-*.parquet"))) >= 4, proc)
@@ -242,7 +242,7 @@ def test_kill_9_and_rerun_finishes_the_rest_without_redoing_or_duplicating(corpu
 def test_a_worker_that_dies_costs_its_item_not_the_batch(corpus: Path, tmp_path: Path) -> None:
     src = astronauts_and_a_clip(corpus, tmp_path / "src", [f"p{i}.jpg" for i in range(3)])
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "facemoji", "batch", str(src), "-o", str(out), "-j", "1"],
+    proc = subprocess.Popen(facemoji_command("batch", src, "-o", out, "-j", "1"),
                             start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # videos go first; the worker holds the clip while its temporary MP4 exists
@@ -304,7 +304,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_finishes(corpus: Path, tmp_path: Pat
     for i in range(12):
         (src / f"p{i:02d}.jpg").write_bytes((corpus / "photos/astronaut.jpg").read_bytes())
     out = tmp_path / "out"
-    proc = popen_for_ctrl_c([sys.executable, "-m", "facemoji", "batch", str(src), "-o", str(out), "-j", "2"],
+    proc = popen_for_ctrl_c(facemoji_command("batch", src, "-o", out, "-j", "2"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(lambda: any((out / "summary").glob("part-*.parquet")), proc)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -13,16 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import compose_faces
+from conftest import compose_faces, run_facemoji
 from facemoji.imageio import read_image
 from facemoji.labels import EMOTIONS
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "docs" / "schema.json").read_text())
 
 
-def facemoji(*args, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facemoji", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=120)
+facemoji = functools.partial(run_facemoji, timeout=120)
 
 
 def one_line_error(proc: subprocess.CompletedProcess) -> None:
@@ -137,8 +135,7 @@ def test_full_disk_leaves_the_old_output_intact(tmp_path, astronaut):
     Image.fromarray(astronaut).save(src)
     out = tmp_path / "out.png"
     out.write_bytes(b"yesterday's result\n")
-    proc = subprocess.run([sys.executable, "-m", "facemoji", "image", str(src), "-o", str(out)], capture_output=True,
-                          text=True, timeout=120, preexec_fn=limited(50_000))
+    proc = facemoji("image", src, "-o", out, preexec_fn=limited(50_000))
     one_line_error(proc)
     assert "cannot write" in proc.stderr
     assert out.read_bytes() == b"yesterday's result\n"

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import cv2
 import numpy as np
 import pytest
 
-from conftest import compose_faces
+from conftest import compose_faces, run_facemoji
 from facemoji.overlay import COVERS, EmojiSet, emoji_box, render
 from facemoji.overlay.cover import SOLID_COLOUR
 from facemoji.types import Face
@@ -102,16 +99,12 @@ def test_unknown_cover_is_refused(astronaut):
         Pipeline(cover="smudge")
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facemoji", *args], capture_output=True, text=True, timeout=300)
-
-
 def test_image_command_cover_option(tmp_path, astronaut):
     from PIL import Image
 
     src = tmp_path / "photo.png"
     Image.fromarray(astronaut).save(src)
-    r = cli("image", str(src), "-o", str(tmp_path / "out.png"), "--cover", "pixelate", "--json", str(tmp_path / "f.json"))
+    r = run_facemoji("image", src, "-o", tmp_path / "out.png", "--cover", "pixelate", "--json", tmp_path / "f.json")
     assert r.returncode == 0, r.stderr
     out = np.asarray(Image.open(tmp_path / "out.png").convert("RGB"))
     import json
@@ -123,7 +116,7 @@ def test_image_command_cover_option(tmp_path, astronaut):
     assert len(np.unique(out[y1:y2, x1:x2].reshape(-1, 3), axis=0)) < 100
     assert (out[400:, :100] == astronaut[400:, :100]).all()
 
-    bad = cli("image", str(src), "-o", str(tmp_path / "bad.png"), "--cover", "smudge")
+    bad = run_facemoji("image", src, "-o", tmp_path / "bad.png", "--cover", "smudge")
     assert bad.returncode == 2 and "invalid choice" in bad.stderr and "Traceback" not in bad.stderr
     assert not (tmp_path / "bad.png").exists()
 
@@ -141,9 +134,9 @@ def clip(tmp_path_factory):
 def test_video_and_webcam_cover_option(tmp_path, clip, command, cover):
     out = tmp_path / "out.mp4"
     if command == "video":
-        r = cli("video", str(clip.path), "-o", str(out), "--cover", cover, "-q")
+        r = run_facemoji("video", clip.path, "-o", out, "--cover", cover, "-q")
     else:
-        r = cli("webcam", "--source", str(clip.path), "--headless", "--record", str(out), "--cover", cover, "-q")
+        r = run_facemoji("webcam", "--source", clip.path, "--headless", "--record", out, "--cover", cover, "-q")
     assert r.returncode == 0, r.stderr
     src, dst = read_frames(clip.path), read_frames(out)
     assert len(dst) == len(src) == clip.frames

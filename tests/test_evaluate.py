@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_facemoji
 from facemoji.train.evaluate import evaluate_probs, expected_calibration_error
 
 
@@ -52,11 +51,6 @@ def test_perfect_and_uniform():
 
 
 # ---- `facemoji evaluate` as a user runs it, checked against the model's own answers ----
-
-def facemoji(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facemoji", *map(str, args)], capture_output=True, text=True,
-                          timeout=300, **kw)
-
 
 def heatmap_cells(png: Path, k: int) -> np.ndarray:
     """The colour at the top of each of the k x k cells of the confusion picture's heat map (RGB, 0..255).
@@ -99,8 +93,8 @@ def test_evaluate_command_end_to_end(val_rows, tmp_path):
 
     x, y = val_rows
     np.savez(tmp_path / "v.npz", x=x, y=y)
-    proc = facemoji("evaluate", "--data", tmp_path / "v.npz", "--json", tmp_path / "r.json",
-                    "--confusion", tmp_path / "cm.png")
+    proc = run_facemoji("evaluate", "--data", tmp_path / "v.npz", "--json", tmp_path / "r.json",
+                        "--confusion", tmp_path / "cm.png")
     assert proc.returncode == 0, proc.stderr[-2000:]
     report = json.loads((tmp_path / "r.json").read_text())
 
@@ -137,7 +131,7 @@ def test_evaluate_command_end_to_end(val_rows, tmp_path):
         w.writerow(["emotion", "pixels", "Usage"])
         for img, label in zip(x, y, strict=True):
             w.writerow([int(label), " ".join(map(str, img.ravel())), "PublicTest"])
-    proc = facemoji("evaluate", "--data", tmp_path / "fer.csv", "--split", "val", "--json", "-")
+    proc = run_facemoji("evaluate", "--data", tmp_path / "fer.csv", "--split", "val", "--json", "-")
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout)["accuracy"] == pytest.approx(right / 400)  # "-": the report on stdout
     assert f"accuracy {right / 400:.4f} on 400 faces" in proc.stderr  # and the tables beside it
@@ -148,7 +142,7 @@ def test_evaluate_bad_inputs_are_one_line_errors(tmp_path):
     (tmp_path / "bad.csv").write_text("emotion,pixels\n1,1 2 3\n")
     for args in (["--data", tmp_path / "bad.csv"], ["--data", tmp_path / "missing.npz"],
                  ["--data", tmp_path / "bad.csv", "--split", "test"]):
-        proc = facemoji("evaluate", *args, "--json", tmp_path / "r.json")
+        proc = run_facemoji("evaluate", *args, "--json", tmp_path / "r.json")
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-1000:]
         assert proc.stderr.strip().startswith("facemoji: error: ")
         assert not (tmp_path / "r.json").exists()

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_facemoji
 from facemoji.labels import EMOTIONS
 
 
@@ -36,9 +36,7 @@ def photo_folder(tmp_path_factory, fer_public, astronaut):
     return root
 
 
-def facemoji(*args, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facemoji", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+facemoji = functools.partial(run_facemoji, timeout=600)
 
 
 def test_whole_photos_report_matches_the_pipeline(photo_folder, tmp_path):

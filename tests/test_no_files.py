@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 from PIL import Image
 
+from conftest import run_facemoji
 from test_server_hostile import ServeProcess, jpeg
 
 
@@ -37,8 +36,7 @@ def test_image_command_writes_only_its_output(tmp_path, astronaut):
     Image.fromarray(astronaut).save(src)
     out = tmp_path / "out"
     out.mkdir()
-    r = subprocess.run([sys.executable, "-m", "facemoji", "image", str(src), "-o", str(out), "--json",
-                        str(out / "faces.json"), "-q"], env=env, capture_output=True, text=True, timeout=300)
+    r = run_facemoji("image", src, "-o", out, "--json", out / "faces.json", "-q", env=env)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["astronaut.jpg", "faces.json"]
     assert written(watched) == []  # no telemetry store, font cache, temporary file ...

@@ -3,21 +3,19 @@ faces as a pipeline loaded in its constructor, and a model that cannot load is s
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import run_facemoji
 from facemoji.errors import ModelError
 from facemoji.pipeline import Pipeline
 
-
-def facemoji(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facemoji", *map(str, args)], capture_output=True, text=True,
-                          timeout=120)
+facemoji = functools.partial(run_facemoji, timeout=120)
 
 
 def the_only_line(proc: subprocess.CompletedProcess) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import compose_faces, jpeg, png_bomb
+from conftest import compose_faces, jpeg, png_bomb, run_facemoji
 from facemoji.labels import EMOTIONS
 from facemoji.server import ServerConfig, create_app, start_background
 
@@ -393,13 +393,10 @@ def test_uploads_are_turned_upright_by_their_exif_orientation(client, astronaut_
 # ---------------------------------------------------------------- the command
 def test_serve_command_prints_address_and_serves(astronaut):
     import signal
-    import subprocess
-    import sys
 
     from test_server_hostile import ServeProcess
 
-    bad = subprocess.run([sys.executable, "-m", "facemoji", "serve", "--queue-size", "0"],
-                         capture_output=True, text=True, timeout=120)
+    bad = run_facemoji("serve", "--queue-size", "0", timeout=120)
     assert bad.returncode == 1 and "queue-size" in bad.stderr and "Traceback" not in bad.stderr
     with ServeProcess("--max-upload-mb", "1") as srv:
         with httpx.Client(base_url=srv.url, timeout=60) as c:
@@ -600,8 +597,6 @@ def test_serve_cover_solid_is_the_servers_default(astronaut):
 def test_serve_options_are_honoured_or_refused():
     """Every flag of the shared option group is one the server honours; a bad value is exit status 2."""
     import argparse
-    import subprocess
-    import sys
 
     from facemoji.cli import serve
     from facemoji.options import Options
@@ -618,6 +613,5 @@ def test_serve_options_are_honoured_or_refused():
     assert (opts.cover, opts.strict, opts.detect_size, opts.threads) == ("pixelate", True, 480, 1)
     for bad, word in ((["--cover", "bogus"], "cover"), (["--live-detect-size", "8"], "live-detect-size"),
                       (["--threshold", "2"], "threshold")):
-        r = subprocess.run([sys.executable, "-m", "facemoji", "serve", "--port", "0", *bad],
-                           capture_output=True, text=True, timeout=120)
+        r = run_facemoji("serve", "--port", "0", *bad, timeout=120)
         assert r.returncode == 2 and word in r.stderr and "Traceback" not in r.stderr, (bad, r.stderr)

@@ -8,7 +8,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from conftest import compose_faces, jpeg, png_bomb
+from conftest import compose_faces, facemoji_command, jpeg, png_bomb
 from facemoji.server import ServerConfig, create_app, start_background
 
 MIB = 1024 * 1024
@@ -29,7 +28,7 @@ class ServeProcess:
     """`facemoji serve --port 0 ...` in a child process; its stderr is read on a thread, so nothing blocks."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None, ready_timeout: float = 120.0) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "facemoji", "serve", "--port", "0", *args],
+        self.proc = subprocess.Popen(facemoji_command("serve", "--port", "0", *args),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.stderr: list[str] = []

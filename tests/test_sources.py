@@ -11,16 +11,11 @@ import facemoji
 from facemoji.errors import InputError
 from facemoji.imageio import write_image
 from facemoji.sources import Frame, ImageSource, VideoSource, open_source
-from videos import astronaut_crop, make_clip, pan, write_video
+from videos import astronaut_crop, pan, write_video
 
 
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return make_clip(tmp_path_factory.mktemp("src") / "pan.mp4", [astronaut_crop()], pan, frames=30, fps=15)
-
-
-def test_video_source_metadata_and_frames(clip) -> None:
-    with open_source(clip.path) as src:
+def test_video_source_metadata_and_frames(pan_clip) -> None:
+    with open_source(pan_clip.path) as src:
         assert isinstance(src, VideoSource)
         assert src.fps == pytest.approx(15)
         assert src.size == (640, 480)
@@ -33,7 +28,7 @@ def test_video_source_metadata_and_frames(clip) -> None:
     assert np.allclose(np.diff([f.time for f in frames]), 1 / 15, atol=1e-3)
     assert frames[5].image.shape == (480, 640, 3) and frames[5].image.dtype == np.uint8
     # the face was pasted at a known place: the frame there looks like the astronaut, not the background
-    x, y, side = clip.truth[0][0]
+    x, y, side = pan_clip.truth[0][0]
     patch = frames[0].image[y + side // 3 : y + side // 2, x + side // 3 : x + side // 2].astype(float)
     assert patch[..., 0].mean() > patch[..., 2].mean() + 20  # skin: more red than blue; the background is bluish
 
@@ -72,7 +67,7 @@ def test_image_file_and_folder(tmp_path, astronaut) -> None:
     assert src.frame_count == 3
 
 
-def test_frames_from_every_kind_work_with_the_pipeline(clip, tmp_path, pipeline) -> None:
+def test_frames_from_every_kind_work_with_the_pipeline(pan_clip, tmp_path, pipeline) -> None:
     """The same loop serves a video and a folder; the astronaut is found in both."""
     folder = tmp_path / "f"
     folder.mkdir()
@@ -80,7 +75,7 @@ def test_frames_from_every_kind_work_with_the_pipeline(clip, tmp_path, pipeline)
 
     imgs, _ = render_frames([astronaut_crop()], pan, 30, 15)
     write_image(folder / "a.png", imgs[3])
-    for where in (clip.path, folder):
+    for where in (pan_clip.path, folder):
         with open_source(str(where)) as src:
             frame = next(iter(src))
             assert len(pipeline.analyze(frame.image)) == 1

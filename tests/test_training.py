@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
-from conftest import popen_for_ctrl_c
+from conftest import facemoji_command, popen_for_ctrl_c, run_facemoji
 
 torch = pytest.importorskip("torch", reason="training tests need facemoji[train]")
 
@@ -20,9 +20,7 @@ torch = pytest.importorskip("torch", reason="training tests need facemoji[train]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
-def facemoji(*args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facemoji", *map(str, args)], capture_output=True, text=True,
-                          timeout=600, **kw)
+facemoji = functools.partial(run_facemoji, timeout=600)  # training runs take minutes on a slow machine
 
 
 @pytest.fixture(scope="module")
@@ -222,9 +220,9 @@ def test_best_epoch_is_chosen_by_float32_validation_in_the_last_part(small_data,
 
 def test_ctrl_c_keeps_the_last_checkpoint_and_resume_continues(small_data, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "facemoji", "train", "--data", small_data / "train.npz", "--val-data",
-           small_data / "val.npz", "--out", out, "--epochs", "400", "--arch", "emovgg"]
-    proc = popen_for_ctrl_c(list(map(str, cmd)), stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    cmd = facemoji_command("train", "--data", small_data / "train.npz", "--val-data", small_data / "val.npz",
+                           "--out", out, "--epochs", "400", "--arch", "emovgg")
+    proc = popen_for_ctrl_c(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         # the event: the first epoch's record is on disk (400 epochs cannot be done by then, on any machine)
         deadline = time.monotonic() + 600

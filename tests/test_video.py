@@ -6,7 +6,6 @@ import functools
 import json
 import os
 import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import interrupt_at_frame
+from conftest import interrupt_at_frame, run_facemoji
 from facemoji.pipeline import Pipeline
 from facemoji.video import DEFAULT_DETECT_EVERY, auto_detect_every, process_video
 from videos import (
@@ -44,12 +43,12 @@ def vpipe() -> Pipeline:
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory) -> dict[str, Clip]:
+def clips(tmp_path_factory, pan_clip) -> dict[str, Clip]:
     d = tmp_path_factory.mktemp("clips")
     face = astronaut_crop()
     mirrored = np.ascontiguousarray(face[:, ::-1])
     return {
-        "pan": make_clip(d / "pan.mp4", [face], pan, frames=30, fps=15),
+        "pan": pan_clip,
         "zoom": make_clip(d / "zoom.mp4", [face], zoom, frames=30, fps=15),
         "exit": make_clip(d / "exit.mp4", [face], exit_and_return, frames=45, fps=15),
         "cross": make_clip(d / "cross.mp4", [face, mirrored], crossing, frames=40, fps=20),
@@ -345,9 +344,7 @@ def test_variable_frame_rate_keeps_timing(tmp_path, vpipe) -> None:
 
 # ---- the command line ----
 
-def cli(*args: str, cwd: Path | None = None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "facemoji", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=120, **kw)
+cli = functools.partial(run_facemoji, timeout=120)
 
 
 def assert_clean_failure(r: subprocess.CompletedProcess, *expect: str) -> None:
