@@ -79,7 +79,7 @@ class Coverage:
 
 DEFAULT_COVERAGE = Coverage()
 STRICT_COVERAGE = Coverage(lead=1.0, unsure=1.0, pad=0.08, max_coast=1.0, detect_every=1, profile=True, focus=False,
-                           confirm_hits=1, profile_every=1)
+                           confirm_hits=1)
 BACKFILL_SECONDS = 0.1  # a face first found this soon after a frame still in hand is drawn on that frame too ...
 BACKFILL_PAD = 0.25  # ... its first box widened by this share of its size on every side
 TURNED_FACE_PX = 64  # a lost face's window is shown to the profile cascade with the face about this wide

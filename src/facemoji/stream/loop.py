@@ -45,7 +45,8 @@ class Sink(Protocol):
 class LoopStats:
     """What one run of the loop did."""
 
-    frames: int = 0
+    frames: int = 0  # frames handed on to the sinks
+    taken: int = 0  # frames taken in (a few more than handed on while some are in hand)
     faces: int = 0  # faces shown, summed over the frames
     last_time: float = 0.0
     stopped_by: str = "end of frames"
@@ -74,15 +75,14 @@ class FrameLoop:
         """Run over ``frames`` (at most ``max_frames``); returns :attr:`stats`. Frames still in hand when the
         frames end (or a sink stops the loop) are handed on first."""
         pending: deque[tuple[FrameLike, list[Face]]] = deque()
-        taken = 0
         for frame in frames:
             if self.stopping:
                 break
-            if max_frames is not None and taken >= max_frames:
+            if max_frames is not None and self.stats.taken >= max_frames:
                 self.stats.stopped_by = f"--max-frames {max_frames}"
                 break
             pending.append((frame, self.follower.step(frame.image, frame.time)))
-            taken += 1
+            self.stats.taken += 1
             if len(pending) > self.delay and not self._emit(*pending.popleft()):
                 pending.clear()
                 break

@@ -198,6 +198,7 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
                 on_frame(index, t, faces)
 
         loop = FrameLoop(follower, draw=writer is not None, mode=mode, on_frame=shown)
+        pipe.loop = loop
         pipe.start(source, writer)
         start = time.perf_counter()
         with _progress_bar(progress, total, Path(str(src)).name[:30]) as bar:
@@ -220,7 +221,7 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
         if writer is not None:
             writer.abort()
         if isinstance(e, KeyboardInterrupt):
-            raise Interrupted(pipe.done, reader.frame_count) from None
+            raise Interrupted(pipe.loop.stats.taken if pipe.loop else pipe.done, reader.frame_count) from None
         raise
     finally:
         source.close()
@@ -266,6 +267,7 @@ class _Threads:
         self.errors: list[BaseException] = []
         self.threads: list[threading.Thread] = []
         self.writer: Any = None
+        self.loop: FrameLoop | None = None
         self.done = 0
 
     def start(self, source: Any, writer: Any) -> None:
