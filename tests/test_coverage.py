@@ -92,7 +92,7 @@ def test_a_cover_that_trails_is_reported(hard_clips, tmp_path) -> None:
 
 def test_detection_runs_every_frame_only_while_faces_move_fast(hard_clips, pipeline) -> None:
     """A still face is detected every third frame; a face in a fast pan on every frame it is seen."""
-    from facemoji.video.process import FaceFollower
+    from facemoji.stream import FaceFollower
 
     def detected_frames(frames: list[np.ndarray]) -> list[int]:
         follower = FaceFollower(pipeline, detect_every=3)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+import facemoji
 from conftest import compose_faces
 from facemoji.detect import get_detector
 from facemoji.errors import ModelError
@@ -76,8 +79,9 @@ def test_haar_detector_finds_the_astronaut(astronaut):
 def test_unknown_and_misconfigured_detectors_are_clear_errors(tmp_path):
     with pytest.raises(ModelError, match="unknown detector"):
         get_detector("retina")
-    with pytest.raises(ModelError, match="needs a model file"):
-        get_detector("yunet")
+    assert get_detector("yunet").name == "yunet"  # the shipped model, no file needed
+    with pytest.raises(ModelError, match="not a YuNet model"):
+        get_detector(f"yunet:{Path(facemoji.__file__).parent / 'models' / 'emotion_fast.onnx'}")
     with pytest.raises(ModelError, match="not found"):
         get_detector(f"yunet:{tmp_path / 'missing.onnx'}")
     with pytest.raises(ModelError, match="size"):

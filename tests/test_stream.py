@@ -96,3 +96,17 @@ def test_a_new_face_is_covered_from_its_first_frame(pipeline) -> None:
     loop.run(frames)
     assert all(not shown[i] for i in range(4))
     assert all(len(shown[i]) == 1 for i in range(4, 10)), shown
+
+
+def test_the_audit_of_facemoji_itself_runs_on_the_frame_loop(pan_clip, tmp_path, loop_runs) -> None:
+    """``facemoji audit CLIP``: the clip covered in memory through the loop, each frame audited, nothing written."""
+    import json
+
+    report = tmp_path / "audit.json"
+    assert main(["audit", str(pan_clip.path), "-q", "--json", str(report)]) == 0
+    rep = json.loads(report.read_text())
+    assert [s.frames for s in loop_runs] == [pan_clip.frames] and rep["frames"] == pan_clip.frames
+    assert rep["faces"] >= pan_clip.frames // 2 and rep["showing"] == 0 and rep["covers"] >= rep["faces"] // 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["audit.json"]
+    # given with a covered file, --strict is refused: it says how facemoji itself covers
+    assert main(["audit", str(pan_clip.path), str(pan_clip.path), "--strict", "-q"]) == 2

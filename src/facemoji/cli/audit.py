@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from facemoji.errors import InputError
+from facemoji.overlay import COVERS
+
 EXIT_SHOWING = 3  # some face of the original shows in the output
 EXIT_GHOSTS = 4  # more of the output's covers lie on no face than --max-ghosts allows
 EXIT_INPUT = 2  # the files cannot be compared
@@ -58,7 +61,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "proof.",
     )
     p.add_argument("original", metavar="ORIGINAL", help="the video or image before facemoji")
-    p.add_argument("emojified", metavar="EMOJIFIED", help="facemoji's output for it (same size, same frame count)")
+    p.add_argument("emojified", metavar="EMOJIFIED", nargs="?",
+                   help="facemoji's output for it (same size, same frame count); left out for a video, facemoji "
+                   "covers ORIGINAL itself in memory, frame by frame through the same frame loop as facemoji "
+                   "video (with --cover and --strict), and audits what it would write, writing nothing")
+    p.add_argument("--cover", choices=COVERS, default=None,
+                   help="with ORIGINAL alone: how facemoji hides faces (default: emoji)")
+    p.add_argument("--strict", action="store_true", help="with ORIGINAL alone: facemoji video's --strict")
     p.add_argument("--json", metavar="FILE", help="write the whole report as JSON; - for stdout")
     p.add_argument("--detector", choices=("yunet", "haar", "both"), default="both",
                    help="faces of the original from YuNet, from the Haar cascades (the older audit), or both: YuNet, "
@@ -97,6 +106,27 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INPUT
 
 
+def _audit_covering(args: argparse.Namespace, progress: bool):
+    """ORIGINAL alone: facemoji covers it in memory through the frame loop, and each frame is audited."""
+    from facemoji.audit import Auditor, is_image_path
+    from facemoji.audit.covering import audit_covering
+    from facemoji.options import Options
+
+    if is_image_path(args.original):
+        raise InputError(f"{args.original}: an image; give facemoji's output for it as the second file")
+    if args.every < 1:
+        raise InputError(f"--every must be 1 or more, got {args.every}")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames must be 1 or more, got {args.max_frames}")
+    auditor = Auditor(args.tolerance, args.max_showing, args.min_face, detector=args.detector,
+                      face_threshold=args.threshold, ghost_threshold=args.ghost_threshold)
+    options = Options(cover=args.cover or "emoji", strict=args.strict, threads=1)
+    report = audit_covering(args.original, options, auditor, every=args.every, max_frames=args.max_frames,
+                            progress=progress)
+    report.max_ghosts = args.max_ghosts
+    return report
+
+
 def _when(frame: int, time: float | None) -> str:
     return f"frame {frame} ({time:.2f} s)" if time is not None else "image"
 
@@ -122,10 +152,16 @@ def _run(args: argparse.Namespace) -> int:
 
     open_json_out(args.json)  # a missing output folder is an input error before the work, not after
     show_progress = not args.quiet and sys.stderr.isatty()
-    report = audit(args.original, args.emojified, tolerance=args.tolerance, max_showing=args.max_showing,
-                   min_face=args.min_face, every=args.every, progress=show_progress, detector=args.detector,
-                   face_threshold=args.threshold, ghost_threshold=args.ghost_threshold, max_ghosts=args.max_ghosts,
-                   max_frames=args.max_frames)
+    if args.emojified is None:
+        report = _audit_covering(args, show_progress)
+    else:
+        if args.cover is not None or args.strict:
+            raise InputError("--cover and --strict say how facemoji covers ORIGINAL itself: give ORIGINAL alone, "
+                             "or leave them out to audit a file already covered")
+        report = audit(args.original, args.emojified, tolerance=args.tolerance, max_showing=args.max_showing,
+                       min_face=args.min_face, every=args.every, progress=show_progress, detector=args.detector,
+                       face_threshold=args.threshold, ghost_threshold=args.ghost_threshold,
+                       max_ghosts=args.max_ghosts, max_frames=args.max_frames)
     out = sys.stderr if args.json == "-" else sys.stdout
     if not args.quiet:
         _print_lines(report, out)
