@@ -73,7 +73,8 @@ def coverage(clip: Clip, out: Path) -> float:
 
 def stages(clip: Clip, pipe, preset: str) -> dict[str, float]:
     """Milliseconds per frame of each stage, run one after another in one thread (every frame detected)."""
-    from facemoji.video.io import VideoReader, VideoWriter
+    from facemoji.video.io import VideoReader
+    from facemoji.video.writer import VideoWriter
 
     t: dict[str, float] = dict.fromkeys(("decode", "detect", "classify", "overlay", "encode"), 0.0)
     with tempfile.TemporaryDirectory() as tmp:

@@ -104,7 +104,8 @@ def test_planes_are_covered_like_rgb_and_untouched_elsewhere(vpipe, astronaut_fa
 
 
 def test_a_frame_of_planes_is_what_the_writer_encodes(tmp_path, astronaut_face):
-    from facemoji.video.io import VideoReader, VideoWriter
+    from facemoji.video.io import VideoReader
+    from facemoji.video.writer import VideoWriter
 
     rgb = compose_faces(astronaut_face, [(100, 100, 200)])
     path = tmp_path / "planes.mp4"

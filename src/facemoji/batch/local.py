@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from multiprocessing import connection
 
 from facemoji.batch.collect import Item
-from facemoji.batch.work import BatchConfig
+from facemoji.batch.work import BatchConfig, record_failure
 from facemoji.errors import FacemojiError
 
 # environment for the workers: one thread per library, the processes are the parallelism
@@ -81,28 +81,29 @@ def _death_reason(exitcode: int | None) -> str:
     return f"worker process exited on this item (status {exitcode})"
 
 
-def run_local(items: list[Item], config: BatchConfig, workers: int,
-              on_result: Callable[[dict], None], on_start: Callable[[int], None] | None = None) -> None:
-    """Process ``items`` on ``workers`` processes, calling ``on_result(summary_row)`` as each finishes."""
-    import multiprocessing as mp
+class _Workers:
+    """The worker processes of one :func:`run_local`: starting and stopping them, reading their messages, and
+    what a worker's death costs (its item, or, while starting, the batch after ``MAX_START_FAILURES``)."""
 
-    from facemoji.batch.work import record_failure
+    def __init__(self, config: BatchConfig, on_result: Callable[[dict], None]) -> None:
+        import multiprocessing as mp
 
-    ctx = mp.get_context("spawn")
-    pending = deque(items)
-    slots: list[_Slot] = []
-    start_failures = 0
-    cfg = config.to_dict()
-    saved_env = {k: os.environ.get(k) for k in WORKER_ENV}
+        self.ctx = mp.get_context("spawn")
+        self.config = config
+        self.on_result = on_result
+        self.start_failures = 0
+        self.cfg = config.to_dict()
+        self.saved_env = {k: os.environ.get(k) for k in WORKER_ENV}
 
-    def start() -> _Slot:
-        parent, child = ctx.Pipe()
+    def start(self) -> _Slot:
+        parent, child = self.ctx.Pipe()
         os.environ.update(WORKER_ENV)
         try:
-            proc = ctx.Process(target=_worker_main, args=(child, cfg), daemon=True, name="facemoji-batch-worker")
+            proc = self.ctx.Process(target=_worker_main, args=(child, self.cfg), daemon=True,
+                                    name="facemoji-batch-worker")
             proc.start()
         finally:
-            for k, v in saved_env.items():
+            for k, v in self.saved_env.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
@@ -110,6 +111,7 @@ def run_local(items: list[Item], config: BatchConfig, workers: int,
         child.close()
         return _Slot(proc, parent)
 
+    @staticmethod
     def stop(slot: _Slot) -> None:
         try:
             slot.conn.close()
@@ -122,9 +124,61 @@ def run_local(items: list[Item], config: BatchConfig, workers: int,
             slot.proc.kill()
             slot.proc.join(timeout=5)
 
+    def receive(self, s: _Slot, ready: set) -> bool:
+        """Take in what worker ``s`` sent (when it is among ``ready``); returns whether it died."""
+        died = False
+        if s.conn in ready or s.proc.sentinel in ready:
+            try:
+                while s.conn.poll():
+                    kind, payload = s.conn.recv()
+                    if kind == "ready":
+                        s.ready = True
+                    elif kind == "done":
+                        s.item = None
+                        self.on_result(payload)
+                    elif kind == "error":
+                        raise FacemojiError(payload)
+            except (EOFError, OSError):
+                died = True
+            if s.proc.sentinel in ready or died:
+                s.proc.join(timeout=5)
+                died = died or not s.proc.is_alive()
+        return died
+
+    def bury(self, s: _Slot) -> None:
+        """A worker died: record its item as failed, or count a failed start (too many end the batch)."""
+        code = s.proc.exitcode
+        self.stop(s)
+        if s.item is not None:
+            self.on_result(record_failure(self.config, s.item, _death_reason(code)))
+        elif not s.ready:
+            self.start_failures += 1
+            if self.start_failures >= MAX_START_FAILURES:
+                why = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+                raise FacemojiError(f"batch worker processes die while starting ({why})")
+
+    def close(self, slots: list[_Slot]) -> None:
+        """Tell the idle workers to stop, then stop them all."""
+        for s in slots:
+            if s.item is None and s.proc.is_alive():
+                try:
+                    s.conn.send(None)
+                except OSError:
+                    pass
+        for s in slots:
+            s.proc.join(timeout=2 if s.item is None else 0)
+            self.stop(s)
+
+
+def run_local(items: list[Item], config: BatchConfig, workers: int,
+              on_result: Callable[[dict], None], on_start: Callable[[int], None] | None = None) -> None:
+    """Process ``items`` on ``workers`` processes, calling ``on_result(summary_row)`` as each finishes."""
+    pool = _Workers(config, on_result)
+    pending = deque(items)
+    slots: list[_Slot] = []
     try:
         for _ in range(min(workers, len(items))):
-            slots.append(start())
+            slots.append(pool.start())
         if on_start is not None:
             on_start(len(slots))
         while pending or any(s.item is not None for s in slots):
@@ -137,43 +191,10 @@ def run_local(items: list[Item], config: BatchConfig, workers: int,
                 break
             ready = set(connection.wait(waitables))
             for i, s in enumerate(list(slots)):
-                died = False
-                if s.conn in ready or s.proc.sentinel in ready:
-                    try:
-                        while s.conn.poll():
-                            kind, payload = s.conn.recv()
-                            if kind == "ready":
-                                s.ready = True
-                            elif kind == "done":
-                                s.item = None
-                                on_result(payload)
-                            elif kind == "error":
-                                raise FacemojiError(payload)
-                    except (EOFError, OSError):
-                        died = True
-                    if s.proc.sentinel in ready or died:
-                        s.proc.join(timeout=5)
-                        died = died or not s.proc.is_alive()
-                if not died:
+                if not pool.receive(s, ready):
                     continue
-                code = s.proc.exitcode
-                stop(s)
-                if s.item is not None:
-                    on_result(record_failure(config, s.item, _death_reason(code)))
-                elif not s.ready:
-                    start_failures += 1
-                    if start_failures >= MAX_START_FAILURES:
-                        why = f"signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-                        raise FacemojiError(f"batch worker processes die while starting ({why})")
-                slots[i] = start() if pending else None  # type: ignore[call-overload]
+                pool.bury(s)
+                slots[i] = pool.start() if pending else None  # type: ignore[call-overload]
             slots = [s for s in slots if s is not None]
     finally:
-        for s in slots:
-            if s.item is None and s.proc.is_alive():
-                try:
-                    s.conn.send(None)
-                except OSError:
-                    pass
-        for s in slots:
-            s.proc.join(timeout=2 if s.item is None else 0)
-            stop(s)
+        pool.close(slots)

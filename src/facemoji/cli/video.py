@@ -76,7 +76,7 @@ class RecordSink:
     """Face records streamed to a temporary file (renamed at the end), or to stdout for ``-``."""
 
     def __init__(self, target: str, kind: str) -> None:
-        from facemoji.video.io import AtomicFile, check_output_path
+        from facemoji.video.writer import AtomicFile, check_output_path
 
         self.kind = kind
         self.file = None

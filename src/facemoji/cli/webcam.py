@@ -155,7 +155,7 @@ class Window:
             if self.writer is None:
                 from fractions import Fraction
 
-                from facemoji.video.io import VideoWriter
+                from facemoji.video.writer import VideoWriter
 
                 self.writer = VideoWriter(self.record, image.shape[1], image.shape[0], self.source.fps or 30,
                                           time_base=Fraction(1, 1000))
@@ -192,7 +192,8 @@ class Window:
 def _open(args: argparse.Namespace):
     """The source the arguments name (a camera, or --source), after checking every argument."""
     from facemoji.sources import open_source
-    from facemoji.video.io import check_output_path, is_url
+    from facemoji.video.io import is_url
+    from facemoji.video.writer import check_output_path
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be 1 or more, got {args.max_frames}")

@@ -37,6 +37,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -118,22 +119,28 @@ def single_pass_probs(model: torch.nn.Module, x_u8: np.ndarray, mean: float, std
     return predict_proba(model, x_u8, TrainConfig(data="", mean=mean, std=std), tta=False)
 
 
-def distill(cfg: DistillConfig, resume: bool = False) -> Path:
-    from tqdm import tqdm
+@dataclass
+class _Faces:
+    """The faces a distillation trains and validates on: FER2013 (``train``, ``val``, the FER+ votes ``soft``)
+    and, with ``--realfaces``, the real photographs (``real``, split into ``rtrain`` and ``rval``) as uint8 crops."""
 
+    train: Any
+    val: Any
+    soft: np.ndarray | None = None
+    real: Any = None
+    rtrain: Any = None
+    rval: Any = None
+    real_x: np.ndarray | None = None
+    real_y: np.ndarray | None = None
+    real_val_x: np.ndarray | None = None
+    real_val_y: np.ndarray | None = None
+
+
+def _teachers_and_student(cfg: DistillConfig) -> tuple[list, np.ndarray, torch.nn.Module]:
+    """The teachers, their file names, and the student: the first teacher's network read back from its ONNX file
+    (or ``--init``'s); sets ``cfg``'s arch and normalisation from the teacher's metadata."""
     from facemoji.classify import EmotionClassifier
-    from facemoji.train.data import ferplus_soft_labels, load_dataset
-    from facemoji.train.evaluate import real_figures
-    from facemoji.train.from_onnx import freeze_batchnorm, load_shipped, normalization
-    from facemoji.train.realfaces import frame_crops, load_landmarks, load_realfaces, validation_mask
-    from facemoji.train.trainer import TrainConfig, augment
-
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg.threads)
-    rng = np.random.default_rng(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    g = torch.Generator().manual_seed(cfg.seed)
+    from facemoji.train.from_onnx import load_shipped, normalization
 
     teachers = [EmotionClassifier(t, threads=cfg.threads) for t in cfg.teachers] or [EmotionClassifier(threads=cfg.threads)]
     teacher = teachers[0]
@@ -143,6 +150,14 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
     cfg.mean, cfg.std = normalization(meta)
     if cfg.init:
         model.load_state_dict(torch.load(cfg.init, map_location="cpu", weights_only=False)["model"])
+    return teachers, names, model
+
+
+def _load_faces(cfg: DistillConfig, teacher) -> _Faces:
+    """FER2013's training (``limit``) and validation faces, the FER+ votes, and the real photographs cut as
+    ``teacher``'s runtime cuts them."""
+    from facemoji.train.data import ferplus_soft_labels, load_dataset
+    from facemoji.train.realfaces import load_realfaces
 
     train = load_dataset(cfg.data, "train")
     if cfg.limit:
@@ -150,13 +165,20 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
         train.row_index = None if train.row_index is None else train.row_index[: cfg.limit]
     val = load_dataset(cfg.val_data, "val")
     soft = ferplus_soft_labels(cfg.ferplus, train.row_index) if cfg.ferplus else None
-    cache = out / "teacher_targets.npz"
-    real_x = real_y = real_val_x = real_val_y = None
+    faces = _Faces(train, val, soft)
     if cfg.realfaces:
-        real = load_realfaces(cfg.realfaces)
-        rtrain, rval = real.split()
-        real_x, real_val_x = u8_crops(rtrain, teacher), u8_crops(rval, teacher)
-        real_y, real_val_y = rtrain.y, rval.y
+        faces.real = load_realfaces(cfg.realfaces)
+        faces.rtrain, faces.rval = faces.real.split()
+        faces.real_x, faces.real_val_x = u8_crops(faces.rtrain, teacher), u8_crops(faces.rval, teacher)
+        faces.real_y, faces.real_val_y = faces.rtrain.y, faces.rval.y
+    return faces
+
+
+def _teacher_targets(cache: Path, teachers: list, names: np.ndarray, faces: _Faces) -> tuple[np.ndarray, np.ndarray]:
+    """The teachers' average probabilities on the FER2013 and real training faces, from ``cache`` when it holds
+    those of the same teachers and faces, otherwise computed and saved there."""
+    teacher = teachers[0]
+    train, real_x = faces.train, faces.real_x
     t_fer = t_real = None
     if cache.exists():
         with np.load(cache) as d:
@@ -164,37 +186,107 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
                 t_fer, t_real = d["fer"], d["real"]
     if t_fer is None:
         t_fer = np.mean([teacher_probs(t, train.x) for t in teachers], axis=0)
-        t_real = (np.mean([teacher_probs(t, real_x if t is teacher else u8_crops(rtrain, t))  # each in its framing
+        t_real = (np.mean([teacher_probs(t, real_x if t is teacher else u8_crops(faces.rtrain, t))  # each in its framing
                            for t in teachers], axis=0)
                   if real_x is not None else np.zeros((0, 7), np.float32))
         np.savez(cache, fer=t_fer, real=t_real, teachers=names)
-    if cfg.align != "none":  # the student sees the faces framed as the runtime will frame them for it
-        if not (cfg.fer_landmarks and cfg.val_landmarks and (cfg.real_landmarks or not cfg.realfaces)):
-            raise ValueError("--align needs --fer-landmarks, --val-landmarks and (with --realfaces) --real-landmarks")
-        framer = EmotionClassifier(teacher.path, threads=cfg.threads, align=cfg.align)
-        n = len(train)  # --limit keeps the first n faces, and their detections
-        train.x = frame_crops(train.x, *(a[:n] for a in load_landmarks(cfg.fer_landmarks)), framer)
-        val.x = frame_crops(val.x, *load_landmarks(cfg.val_landmarks), framer)
-        if cfg.realfaces:
-            lms = load_landmarks(cfg.real_landmarks)[0]
-            if len(lms) != len(real):
-                raise ValueError(f"{cfg.real_landmarks}: {len(lms)} landmarks for {len(real)} faces")
-            is_val = validation_mask(real)
-            real_x, real_val_x = u8_crops(rtrain, framer, lms[~is_val]), u8_crops(rval, framer, lms[is_val])
+    return t_fer, t_real
+
+
+def _align_faces(cfg: DistillConfig, teacher, faces: _Faces) -> None:
+    """Re-cut the student's faces aligned on CenterFace's eyes (``--align``), as the runtime will frame them for it."""
+    from facemoji.classify import EmotionClassifier
+    from facemoji.train.realfaces import frame_crops, load_landmarks, validation_mask
+
+    if not (cfg.fer_landmarks and cfg.val_landmarks and (cfg.real_landmarks or not cfg.realfaces)):
+        raise ValueError("--align needs --fer-landmarks, --val-landmarks and (with --realfaces) --real-landmarks")
+    framer = EmotionClassifier(teacher.path, threads=cfg.threads, align=cfg.align)
+    train, val, real = faces.train, faces.val, faces.real
+    n = len(train)  # --limit keeps the first n faces, and their detections
+    train.x = frame_crops(train.x, *(a[:n] for a in load_landmarks(cfg.fer_landmarks)), framer)
+    val.x = frame_crops(val.x, *load_landmarks(cfg.val_landmarks), framer)
+    if cfg.realfaces:
+        lms = load_landmarks(cfg.real_landmarks)[0]
+        if len(lms) != len(real):
+            raise ValueError(f"{cfg.real_landmarks}: {len(lms)} landmarks for {len(real)} faces")
+        is_val = validation_mask(real)
+        faces.real_x = u8_crops(faces.rtrain, framer, lms[~is_val])
+        faces.real_val_x = u8_crops(faces.rval, framer, lms[is_val])
+
+
+def _training_set(cfg: DistillConfig, faces: _Faces, t_fer: np.ndarray, t_real: np.ndarray
+                  ) -> tuple[torch.Tensor, torch.Tensor, int, np.ndarray | None]:
+    """All training faces (FER2013, then the real ones) and their targets as tensors, the real faces drawn an
+    epoch, and the real faces' draw probabilities."""
+    train = faces.train
     fer_targets = (cfg.teacher_weight * t_fer + (1 - cfg.teacher_weight)
-                   * label_targets(train.y, cfg.label_smoothing, soft, cfg.ferplus_weight)).astype(np.float32)
+                   * label_targets(train.y, cfg.label_smoothing, faces.soft, cfg.ferplus_weight)).astype(np.float32)
     x_all = train.x
     t_all = fer_targets
     n_real = 0
-    if real_x is not None:
+    real_p = None
+    if faces.real_x is not None:
         real_targets = (cfg.real_teacher_weight * t_real + (1 - cfg.real_teacher_weight)
-                        * label_targets(real_y, cfg.label_smoothing)).astype(np.float32)
-        x_all = np.concatenate([train.x, real_x])
+                        * label_targets(faces.real_y, cfg.label_smoothing)).astype(np.float32)
+        x_all = np.concatenate([train.x, faces.real_x])
         t_all = np.concatenate([fer_targets, real_targets])
         n_real = int(round(cfg.real_weight * len(train)))
-        real_p = class_sampling_weights(real_y, cfg.real_class_power)
-    x_all_t = torch.from_numpy(x_all).unsqueeze(1)
-    t_all_t = torch.from_numpy(t_all)
+        real_p = class_sampling_weights(faces.real_y, cfg.real_class_power)
+    return torch.from_numpy(x_all).unsqueeze(1), torch.from_numpy(t_all), n_real, real_p
+
+
+def _end_epoch(cfg: DistillConfig, out: Path, model: torch.nn.Module, opt: torch.optim.SGD, g: torch.Generator,
+               names: np.ndarray, history: list[dict], faces: _Faces, epoch: int, tot: float, seen: float,
+               t0: float, bar, best: float) -> float:
+    """Validate the epoch just trained (PublicTest, and the real photographs' validation part), record it in
+    ``history``, write the checkpoints and the history, and report it on ``bar``; returns the best PublicTest
+    accuracy so far."""
+    from facemoji.train.evaluate import real_figures
+
+    val = faces.val
+    p_val = single_pass_probs(model, val.x, cfg.mean, cfg.std)
+    rec = {"epoch": epoch + 1, "train_loss": tot / seen, "val_acc": float((p_val.argmax(1) == val.y).mean()),
+           "val_recall": {c: float((p_val.argmax(1)[val.y == k] == k).mean()) for k, c in enumerate(EMOTIONS)},
+           "seconds": time.perf_counter() - t0}
+    if faces.real_val_x is not None:
+        rec["real_val"] = real_figures(single_pass_probs(model, faces.real_val_x, cfg.mean, cfg.std), faces.real_val_y)
+    history.append(rec)
+    state = {"model": {k: v.clone() for k, v in model.state_dict().items()}, "optimizer": opt.state_dict(),
+             "epoch": epoch, "config": {**asdict(cfg), "distilled_from": " + ".join(names)},
+             "history": history, "generator": g.get_state(), "val_acc": rec["val_acc"]}
+    torch.save(state, out / "last.pt.tmp")
+    (out / "last.pt.tmp").replace(out / "last.pt")
+    if rec["val_acc"] > best:
+        best = rec["val_acc"]
+        torch.save({k: state[k] for k in ("model", "epoch", "config", "val_acc")}, out / "best.pt.tmp")
+        (out / "best.pt.tmp").replace(out / "best.pt")
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    real = rec.get("real_val", {})
+    bar.write(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f} PublicTest {rec['val_acc']:.4f} "
+              f"real acc {real.get('accuracy', float('nan')):.4f} balanced {real.get('balanced', float('nan')):.4f} "
+              f"neutral->angry {real.get('neutral_as_angry', float('nan')):.3f} {rec['seconds']:.0f}s")
+    return best
+
+
+def distill(cfg: DistillConfig, resume: bool = False) -> Path:
+    from tqdm import tqdm
+
+    from facemoji.train.from_onnx import freeze_batchnorm
+    from facemoji.train.trainer import TrainConfig, augment
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    g = torch.Generator().manual_seed(cfg.seed)
+
+    teachers, names, model = _teachers_and_student(cfg)
+    faces = _load_faces(cfg, teachers[0])
+    t_fer, t_real = _teacher_targets(out / "teacher_targets.npz", teachers, names, faces)
+    if cfg.align != "none":  # the student sees the faces framed as the runtime will frame them for it
+        _align_faces(cfg, teachers[0], faces)
+    x_all_t, t_all_t, n_real, real_p = _training_set(cfg, faces, t_fer, t_real)
 
     model.train()
     freeze_batchnorm(model)
@@ -214,7 +306,7 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
         rng = np.random.default_rng([cfg.seed, start])
     (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
     aug_cfg = TrainConfig(data=cfg.data, recipe=cfg.recipe, erase_prob=cfg.erase_prob)
-    n_fer = len(train)
+    n_fer = len(faces.train)
     steps = (n_fer + n_real) // cfg.batch_size
     total = cfg.epochs * steps
     best = max((h["val_acc"] for h in history), default=-1.0)
@@ -227,7 +319,7 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
         freeze_batchnorm(model)
         idx = np.arange(n_fer)
         if n_real:
-            idx = np.concatenate([idx, n_fer + rng.choice(len(real_y), n_real, p=real_p)])
+            idx = np.concatenate([idx, n_fer + rng.choice(len(faces.real_y), n_real, p=real_p)])
         idx = torch.from_numpy(idx[torch.randperm(len(idx), generator=g).numpy()])
         tot = seen = 0.0
         for i in range(steps):
@@ -246,27 +338,7 @@ def distill(cfg: DistillConfig, resume: bool = False) -> Path:
             bar.update(1)
             if i % 20 == 0:
                 bar.set_description(f"epoch {epoch + 1}/{cfg.epochs} loss {tot / seen:.3f}")
-        p_val = single_pass_probs(model, val.x, cfg.mean, cfg.std)
-        rec = {"epoch": epoch + 1, "train_loss": tot / seen, "val_acc": float((p_val.argmax(1) == val.y).mean()),
-               "val_recall": {c: float((p_val.argmax(1)[val.y == k] == k).mean()) for k, c in enumerate(EMOTIONS)},
-               "seconds": time.perf_counter() - t0}
-        if real_val_x is not None:
-            rec["real_val"] = real_figures(single_pass_probs(model, real_val_x, cfg.mean, cfg.std), real_val_y)
-        history.append(rec)
-        state = {"model": {k: v.clone() for k, v in model.state_dict().items()}, "optimizer": opt.state_dict(),
-                 "epoch": epoch, "config": {**asdict(cfg), "distilled_from": " + ".join(names)},
-                 "history": history, "generator": g.get_state(), "val_acc": rec["val_acc"]}
-        torch.save(state, out / "last.pt.tmp")
-        (out / "last.pt.tmp").replace(last)
-        if rec["val_acc"] > best:
-            best = rec["val_acc"]
-            torch.save({k: state[k] for k in ("model", "epoch", "config", "val_acc")}, out / "best.pt.tmp")
-            (out / "best.pt.tmp").replace(out / "best.pt")
-        (out / "history.json").write_text(json.dumps(history, indent=1))
-        real = rec.get("real_val", {})
-        bar.write(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f} PublicTest {rec['val_acc']:.4f} "
-                  f"real acc {real.get('accuracy', float('nan')):.4f} balanced {real.get('balanced', float('nan')):.4f} "
-                  f"neutral->angry {real.get('neutral_as_angry', float('nan')):.3f} {rec['seconds']:.0f}s")
+        best = _end_epoch(cfg, out, model, opt, g, names, history, faces, epoch, tot, seen, t0, bar, best)
     bar.close()
     return out / "best.pt"
 

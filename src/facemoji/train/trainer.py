@@ -202,14 +202,9 @@ def _save_curves(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> Path:
-    """Train and return the path of the best checkpoint."""
-    from tqdm import tqdm
-
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg.threads)
-    last_ckpt = out / "last.pt"
+def _resumed_config(cfg: TrainConfig, last_ckpt: Path, resume: bool) -> tuple[TrainConfig, dict | None]:
+    """With ``resume``, the saved state of ``last_ckpt`` and its config (this run's epochs, out, threads and
+    device kept); otherwise ``cfg`` as it is and no state."""
     state = None
     if resume:
         if not last_ckpt.exists():
@@ -218,8 +213,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         saved = state["config"]
         saved.update({"epochs": cfg.epochs, "out": cfg.out, "threads": cfg.threads, "device": cfg.device})
         cfg = TrainConfig(**saved)
-    set_seed(cfg.seed)
+    return cfg, state
 
+
+def _datasets(cfg: TrainConfig, fresh: bool) -> tuple[Dataset, Dataset]:
+    """The training faces (``limit``, FER+ soft labels) and the validation faces; on a ``fresh`` run, the
+    training faces' mean and standard deviation are set in ``cfg``."""
     train_ds = load_dataset(cfg.data, "train")
     if cfg.limit:
         train_ds = Dataset(train_ds.x[: cfg.limit], train_ds.y[: cfg.limit], train_ds.source,
@@ -229,12 +228,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         if train_ds.row_index is None:
             raise ValueError("FER+ soft labels need a data source with FER2013 row indices (.npz with row_index)")
         train_ds.soft = ferplus_soft_labels(cfg.ferplus, train_ds.row_index)
-    if state is None:
+    if fresh:
         x01 = train_ds.x.astype(np.float32) / 255.0
         cfg.mean, cfg.std = float(x01.mean()), float(x01.std())
-    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    return train_ds, val_ds
 
-    dev = torch.device(cfg.device)
+
+def _model_and_optimizer(cfg: TrainConfig, dev: torch.device) -> tuple[torch.nn.Module, torch.optim.SGD]:
+    """The network on ``dev`` and its SGD (Nesterov; no weight decay on biases and norms)."""
     model = build_model(cfg.arch).to(dev, memory_format=torch.channels_last)
     decay, no_decay = [], []
     for p_ in model.parameters():
@@ -243,9 +244,15 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
     )
+    return model, opt
+
+
+def _restore(state: dict | None, model: torch.nn.Module, opt: torch.optim.SGD,
+             g: torch.Generator) -> tuple[list[dict], int]:
+    """Put a resumed run's weights, optimiser, generator and torch RNG back; returns its history and the epoch
+    to start from (an empty history and epoch 0 without a state)."""
     history: list[dict] = []
     start_epoch = 0
-    g = torch.Generator().manual_seed(cfg.seed)
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -253,17 +260,76 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
         start_epoch = state["epoch"] + 1
         g.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+    return history, start_epoch
 
-    def fp32_at(epoch: int) -> bool:
-        """Whether this epoch is validated in float32 (the last part of the schedule, or always without bfloat16)."""
-        return not cfg.bf16 or epoch >= int(cfg.epochs * cfg.val_fp32_from)
 
-    def best_among(fp32: bool) -> float:
-        """The best validation accuracy so far among epochs validated in the same numerics: bfloat16 and float32
-        figures never compete (histories from before the flag validated in float32 only without bfloat16)."""
-        return max((h["val_acc"] for h in history if h.get("val_fp32", not cfg.bf16) == fp32), default=-1.0)
+def _fp32_at(cfg: TrainConfig, epoch: int) -> bool:
+    """Whether this epoch is validated in float32 (the last part of the schedule, or always without bfloat16)."""
+    return not cfg.bf16 or epoch >= int(cfg.epochs * cfg.val_fp32_from)
 
-    best_acc = best_among(fp32_at(start_epoch))
+
+def _best_among(cfg: TrainConfig, history: list[dict], fp32: bool) -> float:
+    """The best validation accuracy so far among epochs validated in the same numerics: bfloat16 and float32
+    figures never compete (histories from before the flag validated in float32 only without bfloat16)."""
+    return max((h["val_acc"] for h in history if h.get("val_fp32", not cfg.bf16) == fp32), default=-1.0)
+
+
+def _on_term(signum, frame):  # SIGTERM behaves like Ctrl-C
+    raise KeyboardInterrupt
+
+
+def _end_epoch(cfg: TrainConfig, out: Path, model: torch.nn.Module, opt: torch.optim.SGD, g: torch.Generator,
+               history: list[dict], val_ds: Dataset, epoch: int, totals: tuple[float, float, float], t0: float,
+               bar) -> float:
+    """Validate the epoch just trained, record it in ``history``, write the checkpoints, the history and the
+    curves, and report it on ``bar``; returns the best validation accuracy in this epoch's numerics."""
+    tot_loss, tot_correct, tot_seen = totals
+    precise = _fp32_at(cfg, epoch)
+    best_acc = _best_among(cfg, history, precise)
+    probs = predict_proba(model, val_ds.x, cfg, bf16=not precise)
+    val_acc = float((probs.argmax(1) == val_ds.y).mean())
+    val_loss = float(-np.log(np.clip(probs[np.arange(len(val_ds)), val_ds.y], 1e-7, 1)).mean())
+    rec = {"epoch": epoch + 1, "train_loss": tot_loss / tot_seen, "train_acc": tot_correct / tot_seen,
+           "val_loss": val_loss, "val_acc": val_acc, "lr": opt.param_groups[0]["lr"],
+           "val_fp32": precise, "seconds": time.perf_counter() - t0}
+    history.append(rec)
+    is_best = val_acc > best_acc
+    best_acc = max(best_acc, val_acc)
+    ckpt = {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "optimizer": opt.state_dict(), "epoch": epoch,
+            "config": asdict(cfg), "history": history, "best_acc": best_acc,
+            "generator": g.get_state(), "torch_rng": torch.get_rng_state()}
+    tmp = out / "last.pt.tmp"
+    torch.save(ckpt, tmp)
+    tmp.replace(out / "last.pt")
+    if is_best:
+        torch.save({"model": ckpt["model"], "epoch": epoch, "config": asdict(cfg), "val_acc": val_acc},
+                   out / "best.pt.tmp")
+        (out / "best.pt.tmp").replace(out / "best.pt")
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    _save_curves(history, out / "training_curves.png")
+    bar.write(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f} train_acc {rec['train_acc']:.4f} "
+              f"val_acc {val_acc:.4f} (best {best_acc:.4f}) {rec['seconds']:.0f}s")
+    return best_acc
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> Path:
+    """Train and return the path of the best checkpoint."""
+    from tqdm import tqdm
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    last_ckpt = out / "last.pt"
+    cfg, state = _resumed_config(cfg, last_ckpt, resume)
+    set_seed(cfg.seed)
+    train_ds, val_ds = _datasets(cfg, fresh=state is None)
+    (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    dev = torch.device(cfg.device)
+    model, opt = _model_and_optimizer(cfg, dev)
+    g = torch.Generator().manual_seed(cfg.seed)
+    history, start_epoch = _restore(state, model, opt, g)
+    best_acc = _best_among(cfg, history, _fp32_at(cfg, start_epoch))
 
     x_all = torch.from_numpy(train_ds.x).unsqueeze(1)
     t_all = torch.from_numpy(_targets(train_ds, cfg))
@@ -275,13 +341,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
     bar = tqdm(total=remaining, unit="batch", dynamic_ncols=True, file=sys.stderr, mininterval=2.0)
     interrupted = False
 
-    def _on_term(signum, frame):  # SIGTERM behaves like Ctrl-C
-        raise KeyboardInterrupt
-
     # Loaded before the loop: Ctrl-C landing inside the first import of a C extension surfaces as ImportError,
     # not KeyboardInterrupt, and would end the run with a traceback instead of keeping the checkpoint.
     _pyplot()
     old = signal.signal(signal.SIGTERM, _on_term)
+    # The batch loop stays here, in one piece with its epoch loop and the Ctrl-C handling around it: the epoch's
+    # validation and checkpoints are _end_epoch's.
     try:
         for epoch in range(start_epoch, cfg.epochs):
             model.train()
@@ -310,31 +375,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> Path:
                 if i % 20 == 0:
                     bar.set_description(f"epoch {epoch + 1}/{cfg.epochs}")
                     bar.set_postfix(loss=f"{tot_loss / tot_seen:.3f}", best=f"{max(best_acc, 0):.4f}")
-            precise = fp32_at(epoch)
-            best_acc = best_among(precise)
-            probs = predict_proba(model, val_ds.x, cfg, bf16=not precise)
-            val_acc = float((probs.argmax(1) == val_ds.y).mean())
-            val_loss = float(-np.log(np.clip(probs[np.arange(len(val_ds)), val_ds.y], 1e-7, 1)).mean())
-            rec = {"epoch": epoch + 1, "train_loss": tot_loss / tot_seen, "train_acc": tot_correct / tot_seen,
-                   "val_loss": val_loss, "val_acc": val_acc, "lr": opt.param_groups[0]["lr"],
-                   "val_fp32": precise, "seconds": time.perf_counter() - t0}
-            history.append(rec)
-            is_best = val_acc > best_acc
-            best_acc = max(best_acc, val_acc)
-            ckpt = {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "optimizer": opt.state_dict(), "epoch": epoch,
-                    "config": asdict(cfg), "history": history, "best_acc": best_acc,
-                    "generator": g.get_state(), "torch_rng": torch.get_rng_state()}
-            tmp = out / "last.pt.tmp"
-            torch.save(ckpt, tmp)
-            tmp.replace(last_ckpt)
-            if is_best:
-                torch.save({"model": ckpt["model"], "epoch": epoch, "config": asdict(cfg), "val_acc": val_acc},
-                           out / "best.pt.tmp")
-                (out / "best.pt.tmp").replace(out / "best.pt")
-            (out / "history.json").write_text(json.dumps(history, indent=1))
-            _save_curves(history, out / "training_curves.png")
-            bar.write(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f} train_acc {rec['train_acc']:.4f} "
-                      f"val_acc {val_acc:.4f} (best {best_acc:.4f}) {rec['seconds']:.0f}s")
+            best_acc = _end_epoch(cfg, out, model, opt, g, history, val_ds, epoch,
+                                  (tot_loss, tot_correct, tot_seen), t0, bar)
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -18,7 +18,7 @@ with :class:`FaceFollower`::
         shown = follower.render(frame.image, faces)
 """
 
-from facemoji.video.io import VideoReader, VideoWriter
+from facemoji.video.io import VideoReader
 from facemoji.video.process import (
     DEFAULT_COVERAGE,
     DEFAULT_DETECT_EVERY,
@@ -30,6 +30,7 @@ from facemoji.video.process import (
     auto_detect_every,
     process_video,
 )
+from facemoji.video.writer import VideoWriter
 
 __all__ = ["DEFAULT_COVERAGE", "DEFAULT_DETECT_EVERY", "STRICT_COVERAGE", "Coverage", "FaceFollower", "Interrupted",
            "VideoReader", "VideoReport", "VideoWriter", "auto_detect_every", "process_video"]

@@ -170,7 +170,8 @@ def process_video(src: str | Path, dst: str | Path | None, pipeline: Pipeline, *
     in both cases nothing is left under ``dst``.
     """
     from facemoji.sources import VideoSource
-    from facemoji.video.io import DEFAULT_CRF, VideoWriter, check_output_path
+    from facemoji.video.io import DEFAULT_CRF
+    from facemoji.video.writer import VideoWriter, check_output_path
 
     if dst is not None:
         check_output_path(dst, (str(src),))
