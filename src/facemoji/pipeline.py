@@ -20,7 +20,7 @@ from facemoji.detect import Detector, get_detector
 from facemoji.detect.base import overlap_of_smaller
 from facemoji.imageio import as_rgb
 from facemoji.onnxrt import no_telemetry
-from facemoji.options import FRAME_DETECT_SIZE as VIDEO_DETECT_SIZE
+from facemoji.options import FRAME_DETECT_SIZE as VIDEO_DETECT_SIZE  # noqa: F401 - re-exported
 from facemoji.options import PHOTO_DETECT_SIZE, Kind, Options  # noqa: F401 - PHOTO_DETECT_SIZE re-exported
 from facemoji.overlay import MODES, EmojiSet, check_cover, render
 from facemoji.overlay.emoji import DEFAULT_CACHE_BYTES, DEFAULT_SCALE
