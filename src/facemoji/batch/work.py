@@ -223,7 +223,8 @@ class Worker:
         return [_face_row(item, "photo", 0, None, i, f) for i, f in enumerate(faces)]
 
     def _video(self, item: Item, row: dict) -> list[dict]:
-        from facemoji.video.process import DEFAULT_COVERAGE, STRICT_COVERAGE, process_video
+        from facemoji.stream import coverage_for
+        from facemoji.video.process import process_video
 
         rows: list[dict] = []
 
@@ -235,7 +236,7 @@ class Worker:
         report = process_video(item.path, dst, self.pipeline("video"), detect_every=c.detect_every,
                                mode=c.options.mode, on_frame=on_frame, progress=False, preset=c.preset, crf=c.crf,
                                keep_audio=c.keep_audio,
-                               coverage=STRICT_COVERAGE if c.options.strict else DEFAULT_COVERAGE)
+                               coverage=coverage_for(c.options))
         row.update(frames=report.frames, tracks=report.tracks, width=report.size[0], height=report.size[1],
                    fps=report.fps, duration=report.frames / report.fps if report.fps else None)
         return rows

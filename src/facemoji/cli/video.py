@@ -125,8 +125,9 @@ def parse_detect_every(text: str) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from facemoji.stream import coverage_for
     from facemoji.video.io import is_url
-    from facemoji.video.process import DEFAULT_COVERAGE, STRICT_COVERAGE, Interrupted, process_video
+    from facemoji.video.process import Interrupted, process_video
 
     options = options_from_args(args)
     detect_every = parse_detect_every(args.detect_every)
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                                on_frame=on_frame if sinks else None, progress=show_progress, preset=args.preset,
                                crf=args.crf, keep_audio=not args.no_audio, max_frames=args.max_frames,
                                allow_truncated=args.allow_truncated,
-                               coverage=STRICT_COVERAGE if options.strict else DEFAULT_COVERAGE)
+                               coverage=coverage_for(options))
         for s in sinks:
             s.commit()
     except Interrupted as e:

@@ -87,8 +87,6 @@ class FaceFollower:
             self._turned = HaarFaces(frontal=False, profile=True, max_side=None, min_size=TURNED_FACE_PX // 2,
                                      min_neighbors=4, scale_factor=1.15)
         if coverage.profile:
-            from facemoji.detect.haar import HaarFaces
-
             self._profile = HaarFaces(frontal=False, profile=True, max_side=PROFILE_SIZE, min_size=24,
                                       min_neighbors=5, scale_factor=1.2)
 

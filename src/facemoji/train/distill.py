@@ -242,6 +242,7 @@ def _end_epoch(cfg: DistillConfig, out: Path, model: torch.nn.Module, opt: torch
     ``history``, write the checkpoints and the history, and report it on ``bar``; returns the best PublicTest
     accuracy so far."""
     from facemoji.train.evaluate import real_figures
+    from facemoji.train.trainer import save_epoch
 
     val = faces.val
     p_val = single_pass_probs(model, val.x, cfg.mean, cfg.std)
@@ -254,13 +255,10 @@ def _end_epoch(cfg: DistillConfig, out: Path, model: torch.nn.Module, opt: torch
     state = {"model": {k: v.clone() for k, v in model.state_dict().items()}, "optimizer": opt.state_dict(),
              "epoch": epoch, "config": {**asdict(cfg), "distilled_from": " + ".join(names)},
              "history": history, "generator": g.get_state(), "val_acc": rec["val_acc"]}
-    torch.save(state, out / "last.pt.tmp")
-    (out / "last.pt.tmp").replace(out / "last.pt")
-    if rec["val_acc"] > best:
-        best = rec["val_acc"]
-        torch.save({k: state[k] for k in ("model", "epoch", "config", "val_acc")}, out / "best.pt.tmp")
-        (out / "best.pt.tmp").replace(out / "best.pt")
-    (out / "history.json").write_text(json.dumps(history, indent=1))
+    is_best = rec["val_acc"] > best
+    best = max(best, rec["val_acc"])
+    save_epoch(out, state, {k: state[k] for k in ("model", "epoch", "config", "val_acc")} if is_best else None,
+               history)
     real = rec.get("real_val", {})
     bar.write(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f} PublicTest {rec['val_acc']:.4f} "
               f"real acc {real.get('accuracy', float('nan')):.4f} balanced {real.get('balanced', float('nan')):.4f} "

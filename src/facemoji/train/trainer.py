@@ -298,18 +298,23 @@ def _end_epoch(cfg: TrainConfig, out: Path, model: torch.nn.Module, opt: torch.o
     ckpt = {"model": {k: v.cpu() for k, v in model.state_dict().items()}, "optimizer": opt.state_dict(), "epoch": epoch,
             "config": asdict(cfg), "history": history, "best_acc": best_acc,
             "generator": g.get_state(), "torch_rng": torch.get_rng_state()}
-    tmp = out / "last.pt.tmp"
-    torch.save(ckpt, tmp)
-    tmp.replace(out / "last.pt")
-    if is_best:
-        torch.save({"model": ckpt["model"], "epoch": epoch, "config": asdict(cfg), "val_acc": val_acc},
-                   out / "best.pt.tmp")
-        (out / "best.pt.tmp").replace(out / "best.pt")
-    (out / "history.json").write_text(json.dumps(history, indent=1))
+    save_epoch(out, ckpt, {"model": ckpt["model"], "epoch": epoch, "config": asdict(cfg), "val_acc": val_acc}
+               if is_best else None, history)
     _save_curves(history, out / "training_curves.png")
     bar.write(f"epoch {epoch + 1}: loss {rec['train_loss']:.4f} train_acc {rec['train_acc']:.4f} "
               f"val_acc {val_acc:.4f} (best {best_acc:.4f}) {rec['seconds']:.0f}s")
     return best_acc
+
+
+def save_epoch(out: Path, last: dict, best: dict | None, history: list[dict]) -> None:
+    """An epoch's files, each written under a temporary name and renamed: ``last.pt``, ``best.pt`` when ``best``
+    is given, and ``history.json``."""
+    torch.save(last, out / "last.pt.tmp")
+    (out / "last.pt.tmp").replace(out / "last.pt")
+    if best is not None:
+        torch.save(best, out / "best.pt.tmp")
+        (out / "best.pt.tmp").replace(out / "best.pt")
+    (out / "history.json").write_text(json.dumps(history, indent=1))
 
 
 def train(cfg: TrainConfig, resume: bool = False) -> Path:
