@@ -1,0 +1,431 @@
+"""What the README (and each command's --help) promises and no other test held to: one test per promise, each able
+to fail. docs/promises.md lists every promise with the test that checks it, here or elsewhere.
+
+Numbers the README or a --help states (timeouts, limits, sizes) are read from that text, never copied here, and
+compared with what the code really uses, so either drifting fails. The commands run as a user runs them, in a
+sandbox: an empty home, temporary and working folder, and no network (a ``sitecustomize`` that refuses and logs
+every connection and name lookup off this machine), so that anything written or fetched outside the outputs is seen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_facemoji
+from facemoji.cli import build_parser
+from facemoji.overlay.cover import SOLID_COLOUR
+from videos import astronaut_crop, background, core_box, make_clip, pan, paste, read_frames, write_video
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+CLIPS = ROOT.parent / "shared" / "clips"
+MIB = 1024 * 1024
+
+
+# ---------------------------------------------------------------- reading what the README and --help say
+def said(pattern: str, text: str = README) -> re.Match:
+    """The match of ``pattern`` in ``text`` (whitespace in the text may be any run of spaces and newlines)."""
+    m = re.search(pattern, re.sub(r"\s+", " ", text))
+    assert m, f"the text no longer says {pattern!r}"
+    return m
+
+
+def help_of(command: str) -> str:
+    """``facemoji COMMAND --help`` as the command prints it."""
+    parser = build_parser(command)
+    return parser._subparsers._group_actions[0].choices[command].format_help()  # type: ignore[union-attr]
+
+
+def parse(*argv: str):
+    return build_parser(argv[0]).parse_args(list(argv))
+
+
+def iou(a, b) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def json_box(face: dict) -> tuple[float, float, float, float]:
+    b = face["box"]
+    return b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"]
+
+
+def face_square_box(square: tuple[int, int, int]) -> tuple[float, float, float, float]:
+    """Where the face itself lies in a pasted astronaut crop (see videos.FACE_IN_CROP)."""
+    from videos import FACE_IN_CROP
+
+    return core_box(square, FACE_IN_CROP)
+
+
+# ---------------------------------------------------------------- the sandbox: no home, no temp, no network
+NETWORK_GUARD = r'''
+import os
+import socket
+
+_log = os.environ.get("FACEMOJI_TEST_NETLOG")
+if _log:
+    def _local(host):
+        host = str(host)
+        return host in ("localhost", "::1") or host.startswith("127.")
+
+    def _note(what, where):
+        with open(_log, "a", encoding="utf-8") as f:
+            f.write(f"{os.getpid()} {what} {where!r}\n")
+
+    def _guard(name):
+        original = getattr(socket.socket, name)
+
+        def guarded(self, address, *rest):
+            if self.family != getattr(socket, "AF_UNIX", -1) and not _local(address[0] if isinstance(address, tuple) else address):
+                _note(name, address)
+                raise OSError(101, "the network is switched off for this test")
+            return original(self, address, *rest)
+
+        setattr(socket.socket, name, guarded)
+
+    for _name in ("connect", "connect_ex"):
+        _guard(_name)
+    _getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kw):
+        if host not in (None, "") and not _local(host if not isinstance(host, bytes) else host.decode()):
+            _note("getaddrinfo", host)
+            raise socket.gaierror(socket.EAI_NONAME, "the network is switched off for this test")
+        return _getaddrinfo(host, *args, **kw)
+
+    socket.getaddrinfo = getaddrinfo
+'''
+
+
+def tree(folder: Path) -> dict[str, int]:
+    """Every file under ``folder`` (relative path -> size)."""
+    return {p.relative_to(folder).as_posix(): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@dataclass
+class Sandbox:
+    root: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def watched(self) -> list[Path]:
+        return [self.root / "home", self.root / "tmp", self.root / "cwd"]
+
+    @property
+    def netlog(self) -> Path:
+        return self.root / "network.log"
+
+    def run(self, *args: object, timeout: float = 300) -> subprocess.CompletedProcess:
+        return run_facemoji(*args, env=self.env, cwd=self.root / "cwd", timeout=timeout)
+
+    def leftovers(self) -> list[str]:
+        """Files written in the home, temporary or working folder, and the network the commands tried to reach."""
+        files = [str(p) for folder in self.watched for p in folder.rglob("*")]
+        net = self.netlog.read_text().splitlines() if self.netlog.exists() else []
+        return files + net
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory) -> Sandbox:
+    root = tmp_path_factory.mktemp("sandbox")
+    box = Sandbox(root)
+    for folder in box.watched:
+        folder.mkdir()
+    guard = root / "guard"
+    guard.mkdir()
+    (guard / "sitecustomize.py").write_text(NETWORK_GUARD)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XDG_")}
+    for var in ("MPLCONFIGDIR", "RAY_TMPDIR", "ORT_DISABLE_TELEMETRY"):
+        env.pop(var, None)
+    env.update(HOME=str(root / "home"), TMPDIR=str(root / "tmp"), FACEMOJI_TEST_NETLOG=str(box.netlog),
+               PYTHONPATH=os.pathsep.join([str(guard), *filter(None, [env.get("PYTHONPATH")])]),
+               PYTHONDONTWRITEBYTECODE="1")
+    box.env = env
+    # the guard itself works: a connection off this machine is refused and logged
+    r = subprocess.run([sys.executable, "-c", "import socket; socket.create_connection(('192.0.2.1', 80), 2)"],
+                       env=env, cwd=root / "cwd", capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "switched off" in r.stderr, r.stderr
+    assert "192.0.2.1" in box.netlog.read_text()
+    box.netlog.unlink()
+    return box
+
+
+# ---------------------------------------------------------------- video: a face seen for a while, then lost
+LOST_AT = 16  # the face is blurred past recognition from this frame on
+FPS = 15
+FACE_SQUARE = (100, 50, 130)
+
+
+@pytest.fixture(scope="module")
+def lost_face_clip(sandbox) -> Path:
+    """320x240 at 15 fps, 2.4 s: the astronaut still for 16 frames, then blurred until no detector finds her."""
+    face = astronaut_crop()
+    lost = cv2.GaussianBlur(face, (0, 0), 25)
+    bg = background((240, 320), 5)
+    frames = []
+    for i in range(36):
+        img = bg.copy()
+        paste(img, face if i < LOST_AT else lost, FACE_SQUARE)
+        frames.append(img)
+    folder = sandbox.root / "in"
+    folder.mkdir(exist_ok=True)
+    return write_video(folder / "lost.mp4", frames, FPS)
+
+
+@pytest.fixture(scope="module")
+def video_runs(sandbox, lost_face_clip):
+    """``facemoji video`` on the clip: solid covers by default and with --strict, and the README's anonymising
+    example ``--cover blur --strict``; (decoded outputs, input frames, what the runs left outside their outputs)."""
+    before = tree(lost_face_clip.parent)
+    out = sandbox.root / "video_out"
+    out.mkdir()
+    runs = {"solid": ["--cover", "solid"], "strict": ["--cover", "solid", "--strict"],
+            "blur": ["--cover", "blur", "--strict"]}
+    frames = {}
+    for name, extra in runs.items():
+        r = sandbox.run("video", lost_face_clip, "-o", out / f"{name}.mp4", "-q", *extra)
+        assert r.returncode == 0, r.stderr
+        frames[name] = read_frames(out / f"{name}.mp4")
+    left = {"outside": sandbox.leftovers(), "inputs": tree(lost_face_clip.parent) == before,
+            "outputs": sorted(tree(out))}
+    return frames, read_frames(lost_face_clip), left
+
+
+def solid_pixels(frame: np.ndarray) -> int:
+    return int((np.abs(frame.astype(int) - SOLID_COLOUR).max(axis=2) <= 6).sum())
+
+
+def test_video_strict_pads_the_covers(video_runs):
+    """--strict pads the covers (by 8 % of the face on every side, the help says): while the face shows, the strict
+    disc is about (1 + 2 * 0.08)^2 = 1.35 times the default one, and both lie on the face."""
+    frames, original, _ = video_runs
+    pad = float(said(r"pad the covers by (\d+) %", help_of("image")).group(1)) / 100
+    x1, y1, x2, y2 = core_box(FACE_SQUARE)
+    plain = [solid_pixels(f) for f in frames["solid"][:LOST_AT - 2]]
+    strict = [solid_pixels(f) for f in frames["strict"][:LOST_AT - 2]]
+    for f in (*frames["solid"][:LOST_AT - 2], *frames["strict"][:LOST_AT - 2]):
+        assert (np.abs(f[y1:y2, x1:x2].astype(int) - SOLID_COLOUR).max(axis=2) <= 6).mean() > 0.95
+    ratio = np.median(strict) / np.median(plain)
+    assert 0.85 * (1 + 2 * pad) ** 2 < ratio < 1.15 * (1 + 2 * pad) ** 2, (ratio, plain, strict)
+
+
+def test_video_strict_keeps_covers_on_a_lost_face_for_a_second(video_runs):
+    """Covers stay on a face the detector loses for a moment: half a second by default, "for a second" with --strict
+    (its help), then they end; the same clip must come out differently."""
+    frames, _, _ = video_runs
+    assert "keep them on lost faces for a second" in re.sub(r"\s+", " ", help_of("video"))
+
+    def last_covered(name: str) -> int:
+        covered = [i for i, f in enumerate(frames[name]) if solid_pixels(f) > 2000]
+        assert covered[: LOST_AT] == list(range(LOST_AT)), covered  # covered while the face shows
+        return covered[-1]
+
+    plain, strict = last_covered("solid"), last_covered("strict")
+    lost = (LOST_AT - 1) / FPS  # the last frame the face was seen on
+    assert 0.25 <= plain / FPS - lost <= 0.6, plain
+    assert 0.8 <= strict / FPS - lost <= 1.1, strict
+    assert len(frames["strict"]) - 1 > strict  # and then it ends
+
+
+def test_video_cover_blur_draws_a_real_blur(video_runs):
+    """``video --cover blur --strict``: the pixels over the face change, lose their detail, and keep the face's own
+    colours (a blur, not an emoji or a dark disc)."""
+    frames, original, _ = video_runs
+    x1, y1, x2, y2 = core_box(FACE_SQUARE)
+    for i in range(0, LOST_AT, 3):
+        src = original[i][y1:y2, x1:x2]
+        out = frames["blur"][i][y1:y2, x1:x2]
+
+        def detail(a: np.ndarray) -> float:
+            return float(cv2.Laplacian(cv2.cvtColor(a, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+        assert np.abs(out.astype(int) - src).mean() > 15, f"frame {i}: the face is not changed"
+        assert detail(out) < 0.05 * detail(src), f"frame {i}: the face keeps its detail"
+        assert np.abs(out.reshape(-1, 3).mean(0) - src.reshape(-1, 3).mean(0)).max() < 30, \
+            f"frame {i}: not the face's own colours (an emoji?)"
+        assert out.reshape(-1, 3).std(0).max() > 4, f"frame {i}: a flat disc, not a blur"
+
+
+def test_video_writes_nothing_but_its_output(video_runs):
+    """Nothing is downloaded at run time and nothing is written outside the output, and the input is left as it
+    was: three `facemoji video` runs in an empty home, temporary and working folder, with no network."""
+    _, _, left = video_runs
+    assert left["outside"] == []
+    assert left["inputs"]
+    assert left["outputs"] == ["blur.mp4", "solid.mp4", "strict.mp4"]  # complete files, no temporary left
+
+
+def test_audit_of_the_original_alone_writes_nothing(sandbox, lost_face_clip, video_runs):
+    """``facemoji audit clip.mp4 --strict``: covered and audited in memory, nothing written anywhere, nothing fetched;
+    and ``facemoji audit ORIGINAL COVERED`` of the strict output reads both and writes nothing either."""
+    before = tree(lost_face_clip.parent)
+    r = sandbox.run("audit", lost_face_clip, "--strict", "--max-frames", "12")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "12 frames" in r.stdout and "none showing" in r.stdout, r.stdout
+    covered = sandbox.root / "video_out" / "strict.mp4"
+    r = sandbox.run("audit", lost_face_clip, covered, "--max-frames", "12", "-q")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "none showing" in r.stdout, r.stdout
+    assert tree(lost_face_clip.parent) == before
+    assert sandbox.leftovers() == []
+
+
+# ---------------------------------------------------------------- non-square pictures: width 640, height 360
+WIDE_SQUARE = (380, 60, 240)  # where the astronaut's head goes in the 640x360 picture
+
+
+@pytest.fixture(scope="module")
+def wide_photo() -> np.ndarray:
+    """640x360 (wider than tall), the astronaut's head on the right half."""
+    img = background((360, 640), 7)
+    paste(img, astronaut_crop(), WIDE_SQUARE)
+    return img
+
+
+def test_image_json_gives_width_and_height_of_a_non_square_picture(sandbox, wide_photo):
+    src = sandbox.root / "wide.jpg"
+    Image.fromarray(wide_photo).save(src, quality=95)
+    r = sandbox.run("image", src, "--no-images", "--json", "-", "-q")
+    assert r.returncode == 0, r.stderr
+    (rec,) = json.loads(r.stdout)["images"]
+    assert (rec["width"], rec["height"]) == (640, 360)
+    (face,) = rec["faces"]
+    assert iou(json_box(face), face_square_box(WIDE_SQUARE)) > 0.5, face["box"]  # x across, y down
+
+
+# ---------------------------------------------------------------- facemoji batch
+@dataclass
+class BatchRun:
+    inputs: Path
+    out: Path
+    proc: subprocess.CompletedProcess
+    summary: object  # pandas DataFrame indexed by relpath
+    faces: object
+    started: float
+    ended: float
+    inputs_before: dict[str, int]
+    inputs_after: dict[str, int]
+    outside: list[str]
+
+
+@pytest.fixture(scope="module")
+def batch_run(sandbox, wide_photo) -> BatchRun:
+    """``facemoji batch 'IN/archive/**/*.jpg' IN/clips IN/broken.jpg -o OUT`` with no -j, in the sandbox."""
+    import time
+
+    import pandas as pd
+
+    inputs = sandbox.root / "batch_in"
+    (inputs / "archive/2024/trip").mkdir(parents=True)
+    (inputs / "clips").mkdir()
+    Image.fromarray(wide_photo).save(inputs / "archive/wide.jpg", quality=95)  # `**` matching no folder at all
+    Image.fromarray(astronaut_crop()).save(inputs / "archive/2024/trip/head.jpg", quality=95)  # two folders down
+    Image.fromarray(astronaut_crop()).save(inputs / "archive/2024/not_a_jpg.png")  # not *.jpg
+    (inputs / "archive/2024/notes.txt").write_text("not a picture\n")
+    Image.fromarray(astronaut_crop()).save(inputs / "outside.jpg")  # outside archive/
+    make_clip(inputs / "clips/pan.mp4", [astronaut_crop()], lambda i, t: pan(i, t, 10), frames=10, fps=8,
+              size=(320, 240))
+    (inputs / "broken.jpg").write_bytes(b"")
+    before = tree(inputs)
+    out = sandbox.root / "batch_out"
+    started = time.time()
+    r = sandbox.run("batch", f"{inputs}/archive/**/*.jpg", inputs / "clips", inputs / "broken.jpg", "-o", out,
+                    timeout=600)
+    ended = time.time()
+    assert r.returncode == 1, r.stderr  # broken.jpg failed
+    summary = pd.read_parquet(out / "summary").set_index("relpath").sort_index()
+    faces = pd.read_parquet(out / "faces").sort_values(["relpath", "frame", "face"]).reset_index(drop=True)
+    return BatchRun(inputs, out, r, summary, faces, started, ended, before, tree(inputs), sandbox.leftovers())
+
+
+BATCH_ITEMS = {"archive/wide.jpg", "archive/2024/trip/head.jpg", "clips/pan.mp4", "broken.jpg"}
+
+
+def test_batch_double_star_glob_matches_every_depth(batch_run):
+    """'archive/**/*.jpg' takes the JPEGs in archive/ itself and in every folder below it, and nothing else."""
+    assert set(batch_run.summary.index) == BATCH_ITEMS
+    assert (batch_run.out / "archive/wide.jpg").is_file() and (batch_run.out / "archive/2024/trip/head.jpg").is_file()
+    assert not (batch_run.out / "archive/2024/not_a_jpg.png").exists() and not (batch_run.out / "outside.jpg").exists()
+
+
+def test_batch_summary_columns_hold_what_the_schema_says(batch_run):
+    """Each column of summary/ as docs/batch_schema.md describes it, photo, video and failed item alike."""
+    import pandas as pd
+
+    s, rows, inputs = batch_run.summary, batch_run.faces, batch_run.inputs
+    for rel, row in s.iterrows():
+        assert row.path == str(inputs / rel) and Path(row.path).is_absolute()
+        assert row.bytes == (inputs / rel).stat().st_size
+        host, pid = row.worker.rsplit(":", 1)
+        assert host == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid()
+        assert row.schema_version == 1
+        stamp = row.finished_at.timestamp()
+        assert batch_run.started - 1 <= stamp <= batch_run.ended + 1, (rel, row.finished_at)
+        assert str(row.finished_at.tz) == "UTC"
+        assert row.faces == (rows.relpath == rel).sum()
+    photo, video, bad = s.loc["archive/wide.jpg"], s.loc["clips/pan.mp4"], s.loc["broken.jpg"]
+    assert (photo.kind, photo.status, photo.frames, photo.width, photo.height) == ("photo", "ok", 1, 640, 360)
+    assert pd.isna(photo.error) and pd.isna(photo.tracks) and pd.isna(photo.fps) and pd.isna(photo.duration)
+    assert photo.faces == 1 and photo.output == "archive/wide.jpg" and (batch_run.out / photo.output).is_file()
+    assert photo.dominant_emotion == rows[rows.relpath == "archive/wide.jpg"].emotion.iloc[0]
+    assert 0 < photo.seconds < batch_run.ended - batch_run.started
+    assert (video.kind, video.status, video.frames, video.width, video.height) == ("video", "ok", 10, 320, 240)
+    assert video.fps == pytest.approx(8) and video.duration == pytest.approx(10 / 8)
+    vrows = rows[rows.relpath == "clips/pan.mp4"]
+    assert video.tracks == vrows.track_id.nunique() >= 1
+    assert video.dominant_emotion == vrows.emotion.value_counts().idxmax()
+    assert video.output == "clips/pan.mp4" and (batch_run.out / video.output).is_file()
+    assert (bad.status, bad.kind) == ("failed", "unknown") and "empty" in bad.error and "\n" not in bad.error
+    assert bad.faces == 0 and pd.isna(bad.output) and pd.isna(bad.frames) and pd.isna(bad.dominant_emotion)
+    assert "broken.jpg" in batch_run.proc.stderr and "empty" in batch_run.proc.stderr  # listed at the end
+
+
+def test_batch_rows_give_width_and_height_of_a_non_square_picture(batch_run):
+    """The 640x360 photo: summary width 640, height 360; its face row where the face is, x across and y down."""
+    s, rows = batch_run.summary, batch_run.faces
+    assert (s.loc["archive/wide.jpg", "width"], s.loc["archive/wide.jpg", "height"]) == (640, 360)
+    (row,) = rows[rows.relpath == "archive/wide.jpg"].itertuples()
+    assert iou((row.x, row.y, row.x + row.width, row.y + row.height), face_square_box(WIDE_SQUARE)) > 0.5, row
+    vrows = rows[rows.relpath == "clips/pan.mp4"]
+    assert (vrows.x + vrows.width <= 320 + 1).all() and (vrows.y + vrows.height <= 240 + 1).all()
+
+
+def test_batch_runs_one_worker_per_core_by_default(batch_run):
+    """No -j: as many worker processes as this machine gives the command cores, and a command given one core
+    runs one."""
+    cores = len(os.sched_getaffinity(0))
+    m = re.search(r"(\d+) workers?\)", batch_run.proc.stderr)
+    assert m, batch_run.proc.stderr
+    assert int(m.group(1)) == min(cores, len(BATCH_ITEMS))
+    assert batch_run.summary.worker.nunique() <= int(m.group(1))
+    code = "from facemoji.batch.local import default_workers; print(default_workers())"
+    for allowed in ({0}, set(sorted(os.sched_getaffinity(0))[:2])):
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                           preexec_fn=lambda allowed=allowed: os.sched_setaffinity(0, allowed))
+        assert r.returncode == 0, r.stderr
+        assert int(r.stdout) == len(allowed)
+
+
+def test_batch_writes_nothing_but_its_output(batch_run):
+    """Nothing fetched, nothing written outside OUTDIR (no home, temporary or working-folder files), the inputs
+    untouched, and no temporary left under OUTDIR."""
+    assert batch_run.outside == []
+    assert batch_run.inputs_after == batch_run.inputs_before
+    left = tree(batch_run.out)
+    assert not [name for name in left if Path(name).name.startswith(".") and name.endswith((".part", ".tmp"))]
+    assert {n for n in left if not n.startswith(("faces/", "summary/", "."))} == {
+        "archive/wide.jpg", "archive/2024/trip/head.jpg", "clips/pan.mp4"}
