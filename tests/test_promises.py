@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_facemoji
-from facemoji.cli import build_parser
+from conftest import compose_faces, run_facemoji
+from facemoji.cli import build_parser, main
 from facemoji.overlay.cover import SOLID_COLOUR
+from facemoji.types import Face
 from videos import astronaut_crop, background, core_box, make_clip, pan, paste, read_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -429,3 +430,315 @@ def test_batch_writes_nothing_but_its_output(batch_run):
     assert not [name for name in left if Path(name).name.startswith(".") and name.endswith((".part", ".tmp"))]
     assert {n for n in left if not n.startswith(("faces/", "summary/", "."))} == {
         "archive/wide.jpg", "archive/2024/trip/head.jpg", "clips/pan.mp4"}
+
+
+# ---------------------------------------------------------------- the Python API
+def test_face_locations_come_largest_first(tmp_path):
+    """``face_locations`` returns the largest face first, also where the detector's own order (by its confidence)
+    is another: here a large, softened face scores below two small sharp ones."""
+    import facemoji
+    from facemoji import _pipeline
+
+    face = astronaut_crop()
+    img = background((480, 640), 2)
+    paste(img, face, (30, 60, 120))
+    paste(img, cv2.GaussianBlur(face, (0, 0), 6), (200, 80, 260))
+    paste(img, face[:, ::-1], (480, 200, 150))
+    raw = _pipeline("centerface", 640).detect(img)
+    areas = [f.width * f.height for f in raw]
+    assert len(raw) == 3 and areas != sorted(areas, reverse=True)  # the premise: the detector's order is not
+    path = tmp_path / "three.png"
+    Image.fromarray(img).save(path)
+    for image in (img, path):
+        boxes = facemoji.face_locations(image)
+        assert len(boxes) == 3 and all(len(b) == 4 and all(isinstance(v, int) for v in b) for b in boxes)
+        sizes = [(x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in boxes]
+        assert sizes == sorted(sizes, reverse=True), boxes
+        assert iou(boxes[0], face_square_box((200, 80, 260))) > 0.4  # the large one is the softened face
+
+
+def test_emojify_draws_the_faces_it_is_given(tmp_path, astronaut):
+    """``emojify(path, faces)``: the faces given are drawn, where they are and with their own emotion; none given,
+    nothing drawn; no faces argument, the faces ``analyze`` finds."""
+    import facemoji
+    from facemoji.overlay import EmojiSet
+    from facemoji.overlay.emoji import emoji_box, paste_emoji
+
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(path)
+    faces = facemoji.analyze(path)
+    assert len(faces) == 1
+    assert np.array_equal(facemoji.emojify(path, faces), facemoji.emojify(path))
+    assert np.array_equal(facemoji.emojify(path, []), astronaut)
+    elsewhere = Face(box=(340.0, 330.0, 430.0, 440.0), score=0.9, emotion="surprise")
+    out = facemoji.emojify(path, [elsewhere])
+    want = astronaut.copy()
+    paste_emoji(want, "surprise", elsewhere.box, EmojiSet())
+    assert np.array_equal(out, want)
+    left, top, side = emoji_box(faces[0].box)
+    assert np.array_equal(out[top : top + side, left : left + side], astronaut[top : top + side, left : left + side])
+    other = "angry" if faces[0].emotion != "angry" else "happy"
+    own, relabelled = facemoji.emojify(path, faces), facemoji.emojify(path, [Face(box=faces[0].box, emotion=other)])
+    assert np.abs(own.astype(int) - relabelled).max(axis=2).mean() > 0.01
+    solid = facemoji.emojify(path, faces, cover="solid")
+    x1, y1, x2, y2 = (int(v) for v in faces[0].box)
+    assert (solid[y1 + 5 : y2 - 5, x1 + 5 : x2 - 5] == SOLID_COLOUR).all()
+
+
+# ---------------------------------------------------------------- 4:2:0 planes: the emoji follows the expression
+def test_emoji_drawn_on_420_planes_depend_on_the_expression(astronaut_face):
+    """The emoji blended straight onto a frame's YUV planes (the video path) is the one of each face's expression:
+    two expressions give two pictures, each the RGB emoji of that expression (once encoded), also from one emoji
+    set drawing both in turn (its cache), and through the frame loop's drawing."""
+    from facemoji.overlay import EmojiSet
+    from facemoji.overlay.emoji import paste_emoji, paste_emoji_planes
+    from facemoji.pipeline import Pipeline
+    from facemoji.stream.draw import draw
+    from facemoji.stream.yuv import YuvFrame
+
+    rgb = compose_faces(astronaut_face, [(200, 120, 170)])
+    box = (251.0, 152.0, 322.0, 252.0)
+    emoji = EmojiSet()
+    drawn = {}
+    for emotion in ("happy", "angry", "happy", "sad"):
+        planes = YuvFrame.from_rgb(rgb)
+        paste_emoji_planes(planes.y, planes.u, planes.v, emotion, box, emoji)
+        got = planes.rgb()
+        want = YuvFrame.from_rgb(rgb).rgb()
+        paste_emoji(want, emotion, box, EmojiSet())
+        want = YuvFrame.from_rgb(want).rgb()
+        assert np.abs(got.astype(int) - want).mean() < 1.5, emotion
+        if emotion in drawn:
+            assert np.array_equal(got, drawn[emotion])
+        drawn[emotion] = got
+    for a, b in (("happy", "angry"), ("happy", "sad"), ("angry", "sad")):
+        assert np.abs(drawn[a].astype(int) - drawn[b]).max(axis=2).mean() > 0.005, (a, b)
+    pipe = Pipeline()
+    frames = {}
+    for emotion in ("surprise", "neutral"):
+        frame = YuvFrame.from_rgb(rgb)
+        draw(frame, [Face(box=box, emotion=emotion)], pipe, mode="emoji", cover="emoji")
+        frames[emotion] = frame.rgb()
+    assert np.abs(frames["surprise"].astype(int) - frames["neutral"]).max(axis=2).mean() > 0.005
+
+
+# ---------------------------------------------------------------- video: a detection seen once gets no cover
+def test_a_face_is_covered_once_confirmed_or_at_once_when_the_detector_is_sure():
+    """In video a face is covered once a second detection confirms it, or at once when the detector is sure; a
+    weak detection seen on one frame only (a hand, a microphone) is never covered; a confirmed face is covered
+    from its first frame on."""
+    from facemoji.pipeline import Pipeline
+    from facemoji.stream import FaceFollower, FrameLoop
+
+    pipe = Pipeline()
+    empty = background((240, 320), 1)
+    weak, sure = empty.copy(), empty.copy()
+    paste(weak, cv2.GaussianBlur(astronaut_crop(), (0, 0), 8), (100, 40, 120))
+    paste(sure, astronaut_crop(), (100, 40, 120))
+    (w,), (s,) = FaceFollower(pipe).detect(weak), FaceFollower(pipe).detect(sure)
+    assert 0.5 < w.score < 0.8 < s.score  # the premise: one unsure detection, one sure
+
+    def shown(pictures: list[np.ndarray]) -> list[int]:
+        frames = [type("F", (), {"index": i, "time": i / 30, "image": img})() for i, img in enumerate(pictures)]
+        seen: dict[int, int] = {}
+        FrameLoop(FaceFollower(pipe, 1), draw=False, on_frame=lambda i, t, f: seen.__setitem__(i, len(f))).run(frames)
+        return [seen[i] for i in range(len(pictures))]
+
+    assert shown([empty] * 3 + [weak] + [empty] * 4) == [0] * 8
+    assert shown([empty] * 3 + [weak] * 2 + [empty] * 3)[3:5] == [1, 1]
+    assert shown([empty] * 3 + [sure] + [empty] * 4)[3] == 1
+
+
+# ---------------------------------------------------------------- the audit's detectors
+def test_audit_haar_profile_cascade_finds_turned_faces_both_ways(tmp_path):
+    """The audit's Haar cascades include the profile one, both ways: the cameraman, turned, is no frontal face, yet
+    his head showing in an unchanged copy is found (exit status 3), turned either way; covered, it is not."""
+    from skimage import data
+
+    from facemoji.detect.haar import HaarFaces
+
+    camera = np.stack([data.camera()] * 3, axis=-1)
+    for name, img, kind in (("right", camera, "profile-mirrored"),
+                            ("left", np.ascontiguousarray(camera[:, ::-1]), "profile")):
+        assert HaarFaces(profile=False).find(img) == []  # the premise: no frontal face
+        Image.fromarray(img).save(tmp_path / f"{name}.png")
+        Image.fromarray(img).save(tmp_path / f"{name}_copy.png")
+        report = tmp_path / f"{name}.json"
+        assert main(["audit", str(tmp_path / f"{name}.png"), str(tmp_path / f"{name}_copy.png"), "--detector", "haar",
+                     "-q", "--json", str(report)]) == 3
+        (finding,) = json.loads(report.read_text())["findings"]
+        assert finding["detector"] == kind
+        x1, y1, x2, y2 = (int(v) for v in json_box(finding))
+        covered = img.copy()
+        cv2.rectangle(covered, (x1 - 10, y1 - 10), (x2 + 10, y2 + 10), (0, 0, 0), -1)
+        Image.fromarray(covered).save(tmp_path / f"{name}_covered.png")
+        assert main(["audit", str(tmp_path / f"{name}.png"), str(tmp_path / f"{name}_covered.png"), "--detector",
+                     "haar", "-q"]) == 0
+
+
+def test_audit_yunet_boxes_are_in_the_pixels_of_a_1080p_frame(tmp_path, astronaut):
+    """``facemoji audit`` on a 1920x1080 frame (three times the detector's 640): a face showing is reported where it
+    is in the frame's own pixels, the large one and a small one the tiles find."""
+    canvas = background((1080, 1920), 4)
+    canvas[300:812, 1100:1612] = astronaut
+    paste(canvas, astronaut_crop(), (150, 800, 120))
+    Image.fromarray(canvas).save(tmp_path / "frame.png")
+    Image.fromarray(canvas).save(tmp_path / "copy.png")
+    report = tmp_path / "r.json"
+    assert main(["audit", str(tmp_path / "frame.png"), str(tmp_path / "copy.png"), "--detector", "yunet", "-q",
+                 "--json", str(report)]) == 3
+    rep = json.loads(report.read_text())
+    assert (rep["width"], rep["height"]) == (1920, 1080)
+    boxes = sorted((json_box(f) for f in rep["findings"]), key=lambda b: b[0])
+    assert len(boxes) == 2, boxes
+    small, large = boxes
+    astronaut_head = (181 + 1100, 54 + 300, 274 + 1100, 178 + 300)  # YuNet's box on the photo, moved
+    assert iou(large, astronaut_head) > 0.7, large
+    assert iou(small, face_square_box((150, 800, 120))) > 0.4, small
+
+
+# ---------------------------------------------------------------- facemoji serve
+class _Listening(Exception):
+    """Raised where ``facemoji serve`` would bind its socket: the test has what it wanted."""
+
+
+def serve_setup(monkeypatch, *argv: str):
+    """The ServerConfig ``facemoji serve ARGV`` builds and the (host, port) it would listen on; no model is loaded
+    and nothing listens."""
+    import facemoji.server.app as app_module
+    import facemoji.server.runner as runner
+
+    seen: dict = {}
+
+    def create_app(config):
+        seen["config"] = config
+        return object()
+
+    def bind_socket(host, port):
+        seen["listen"] = (host, port)
+        raise _Listening
+
+    monkeypatch.setattr(app_module, "create_app", create_app)
+    monkeypatch.setattr(runner, "bind_socket", bind_socket)
+    with pytest.raises(_Listening):
+        main(["serve", *argv])
+    return seen["config"], seen["listen"]
+
+
+def test_serve_listens_on_127_0_0_1_port_8000_by_default(monkeypatch):
+    host, port = said(r"facemoji serve # web page and HTTP API on http://([\d.]+):(\d+)").groups()
+    text = help_of("serve")
+    assert said(r"--host HOST address to listen on \(default: ([\d.]+)", text).group(1) == host
+    assert said(r"--port PORT port \(default: (\d+)", text).group(1) == port
+    config, listen = serve_setup(monkeypatch)
+    assert listen == (host, int(port))
+    from facemoji.server.guard import trusted_names
+
+    assert trusted_names(None, config.allowed_hosts) == {"127.0.0.1", "localhost", "::1"}
+
+
+def test_serve_host_and_allowed_host_are_what_it_listens_on_and_answers_to(monkeypatch):
+    from facemoji.server.guard import trusted_names
+
+    config, listen = serve_setup(monkeypatch, "--host", "0.0.0.0", "--port", "9000", "--allowed-host",
+                                 "mylaptop.local", "--allowed-host", "10.1.2.3")
+    assert listen == ("0.0.0.0", 9000)
+    assert trusted_names(None, config.allowed_hosts) == {"127.0.0.1", "localhost", "::1", "mylaptop.local",
+                                                          "10.1.2.3"}  # 0.0.0.0 is no name to be reached by
+    config, listen = serve_setup(monkeypatch, "--host", "192.168.7.7")
+    assert listen[0] == "192.168.7.7" and "192.168.7.7" in trusted_names(None, config.allowed_hosts)
+
+
+def test_serve_limits_are_the_documented_ones(monkeypatch):
+    """10 s for the headers and 30 s for the upload, 64 connections per address and 512 in all, a memory budget of
+    2048 MB (README and --help) of which one image may take half: the numbers the README states are the ones the
+    server the command builds uses."""
+    from types import SimpleNamespace
+
+    from facemoji.server.runner import make_server
+
+    headers, upload = (float(v) for v in said(r"request headers within (\d+) s and its upload within (\d+) s").groups())
+    per_address, overall = (int(v) for v in said(r"\((\d+) per address, (\d+) in all\)").groups())
+    budget = int(said(r"`--memory-budget-mb` \(default (\d+)").group(1))
+    assert said(r"--memory-budget-mb MB .*?\(default: (\d+)", help_of("serve")).group(1) == str(budget)
+    assert said(r"one image half of it \(`413` beyond\)")
+    config, _ = serve_setup(monkeypatch)
+    assert config.memory_budget_bytes == budget * MIB
+    assert config.image_budget() == budget * MIB // 2
+    assert config.body_timeout == upload  # what an upload is given (facemoji.server.uploads)
+    app = SimpleNamespace(state=SimpleNamespace(config=config))
+    limits = make_server(app).config.http.limits  # what the HTTP protocol enforces
+    assert (limits.header_timeout, limits.body_timeout) == (headers, upload)
+    assert (limits.max_per_client, limits.max_connections) == (per_address, overall)
+
+
+def grey_png(img: np.ndarray, bits: int) -> bytes:
+    import io
+
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
+    data = grey.astype(np.uint16) * 257 if bits == 16 else grey
+    buf = io.BytesIO()
+    Image.fromarray(data).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_serve_host_allowed_host_origins_and_the_budget_of_16_bit_pictures(astronaut):
+    """A real ``facemoji serve --host 127.0.0.2 --allowed-host mylaptop.local --memory-budget-mb 64``:
+
+    * it answers to its --host address, the --allowed-host name and the loopback names, not to another name;
+    * a post or a live connection whose Origin is the same host on another port is another site: refused;
+    * a 16-bit picture counts two bytes a sample: a grey 1280x960 PNG fits one image's share of the budget
+      (32 MiB) at 8 bits and is answered, at 16 bits it does not and gets 413.
+    """
+    import io
+
+    import httpx
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    from conftest import jpeg
+    from facemoji.server.budget import image_cost
+    from test_server_hostile import ServeProcess
+
+    big = cv2.resize(astronaut, (1280, 960), interpolation=cv2.INTER_LINEAR)
+    eight, sixteen = grey_png(big, 8), grey_png(big, 16)
+    decoded = [np.asarray(Image.open(io.BytesIO(d))).nbytes for d in (eight, sixteen)]
+    assert decoded[1] == 2 * decoded[0] == 2 * 1280 * 960  # the premise: two bytes a sample once decoded
+    assert image_cost(sixteen)[1] - len(sixteen) >= 2 * (image_cost(eight)[1] - len(eight))
+    face = jpeg(astronaut)
+    with ServeProcess("--host", "127.0.0.2", "--allowed-host", "mylaptop.local", "--memory-budget-mb", "64") as srv:
+        assert srv.host == "127.0.0.2"
+        port = srv.port
+        with httpx.Client(base_url=srv.url, timeout=120) as c:
+            for name in ("127.0.0.2", "mylaptop.local", "localhost", "127.0.0.1"):
+                assert c.get("/healthz", headers={"host": f"{name}:{port}"}).status_code == 200, name
+            r = c.get("/healthz", headers={"host": f"evil.example:{port}"})
+            assert r.status_code == 403 and "evil.example" in r.json()["error"]
+
+            def post(host: str, origin: str | None, body: bytes = face) -> httpx.Response:
+                headers = {"host": host, "content-type": "image/jpeg" if body is face else "image/png"}
+                if origin is not None:
+                    headers["origin"] = origin
+                return c.post("/api/v1/analyze", content=body, headers=headers)
+
+            own = f"127.0.0.2:{port}"
+            assert post(own, f"http://{own}").status_code == 200
+            for origin in (f"http://127.0.0.2:{port + 1}", f"http://127.0.0.2:{port - 1}", "http://127.0.0.2",
+                           f"http://mylaptop.local:{port}"):
+                r = post(own, origin)
+                assert r.status_code == 403 and "cross-site" in r.json()["error"], (origin, r.text)
+            assert post(f"mylaptop.local:{port}", f"http://mylaptop.local:{port}").status_code == 200
+            r = post(own, None, eight)
+            assert r.status_code == 200 and (r.json()["width"], r.json()["height"]) == (1280, 960), r.text
+            r = post(own, None, sixteen)
+            assert r.status_code == 413 and "memory budget" in r.json()["error"], r.text
+        ws = f"ws://{own}/ws/live"
+        with pytest.raises(InvalidStatus) as refused:
+            with connect(ws, origin=f"http://127.0.0.2:{port + 1}", open_timeout=30) as conn:
+                conn.recv(timeout=10)
+        assert refused.value.response.status_code == 403
+        with connect(ws, origin=f"http://{own}", open_timeout=30) as conn:
+            conn.send(face)
+            assert json.loads(conn.recv(timeout=60))["type"] == "result"
+        code, err = srv.stop()
+    assert code == 0, err
