@@ -533,8 +533,8 @@ def test_emoji_drawn_on_420_planes_depend_on_the_expression(astronaut_face, fram
 def test_a_face_is_covered_once_confirmed_or_at_once_when_the_detector_is_sure(frames_pipe):
     """In video a face is covered once a second detection confirms it, or at once when the detector is sure; a
     weak detection seen on one frame only (a hand, a microphone) is never covered; a confirmed face is covered
-    from its first frame on."""
-    from facemoji.stream import FaceFollower, FrameLoop
+    from its first frame on. --strict covers every detection at once."""
+    from facemoji.stream import DEFAULT_COVERAGE, STRICT_COVERAGE, FaceFollower, FrameLoop
 
     pipe = frames_pipe
     empty = background((240, 320), 1)
@@ -544,15 +544,18 @@ def test_a_face_is_covered_once_confirmed_or_at_once_when_the_detector_is_sure(f
     (w,), (s,) = FaceFollower(pipe).detect(weak), FaceFollower(pipe).detect(sure)
     assert 0.5 < w.score < 0.8 < s.score  # the premise: one unsure detection, one sure
 
-    def shown(pictures: list[np.ndarray]) -> list[int]:
+    def shown(pictures: list[np.ndarray], coverage=DEFAULT_COVERAGE) -> list[int]:
         frames = [type("F", (), {"index": i, "time": i / 30, "image": img})() for i, img in enumerate(pictures)]
         seen: dict[int, int] = {}
-        FrameLoop(FaceFollower(pipe, 1), draw=False, on_frame=lambda i, t, f: seen.__setitem__(i, len(f))).run(frames)
+        follower = FaceFollower(pipe, 1, coverage=coverage)
+        FrameLoop(follower, draw=False, on_frame=lambda i, t, f: seen.__setitem__(i, len(f))).run(frames)
         return [seen[i] for i in range(len(pictures))]
 
     assert shown([empty] * 3 + [weak] + [empty] * 4) == [0] * 8
     assert shown([empty] * 3 + [weak] * 2 + [empty] * 3)[3:5] == [1, 1]
     assert shown([empty] * 3 + [sure] + [empty] * 4)[3] == 1
+    # --strict covers every detection at once, the unsure one seen once too
+    assert shown([empty] * 3 + [weak] + [empty] * 4, STRICT_COVERAGE)[3] == 1
 
 
 # ---------------------------------------------------------------- the audit's detectors
@@ -676,6 +679,20 @@ def test_serve_limits_are_the_documented_ones(monkeypatch):
     limits = make_server(app).config.http.limits  # what the HTTP protocol enforces
     assert (limits.header_timeout, limits.body_timeout) == (headers, upload)
     assert (limits.max_per_client, limits.max_connections) == (per_address, overall)
+
+
+def test_serve_reads_uploads_as_photos_and_camera_frames_as_frames(monkeypatch):
+    """"Uploads are read as photos (the full model), camera frames as frames (the fast model unless --model names
+    one)": the pipelines of the server ``facemoji serve`` builds, at --detect-size 640 and --live-detect-size 320."""
+    from facemoji.server.models import Models
+
+    config, _ = serve_setup(monkeypatch)
+    models = Models(config)
+    assert models.photo.classifier.path.name == "emotion.onnx" and models.photo.detector.size == 640
+    assert models.live.classifier.path.name == "emotion_fast.onnx" and models.live.detector.size == 320
+    config, _ = serve_setup(monkeypatch, "--model", "full", "--live-detect-size", "480")
+    models = Models(config)
+    assert models.live.classifier.path.name == "emotion.onnx" and models.live.detector.size == 480
 
 
 def grey_png(img: np.ndarray, bits: int) -> bytes:
@@ -912,9 +929,14 @@ def test_batch_does_not_read_s3_addresses(sandbox):
 
 # ---------------------------------------------------------------- the command line, the tests, the licences
 def test_every_command_explains_itself():
-    """``python -m facemoji --help`` names every command, and each command's --help says what it does."""
+    """The ``facemoji`` console script runs; ``python -m facemoji --help`` names every command, and each command's
+    --help says what it does."""
+    import facemoji
     from facemoji.cli import COMMANDS
 
+    script = Path(sys.executable).parent / "facemoji"  # the console script `pip install .` puts beside python
+    r = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == f"facemoji {facemoji.__version__}", r.stdout + r.stderr
     r = run_facemoji("--help", timeout=120)
     assert r.returncode == 0
     for command in COMMANDS:
