@@ -271,16 +271,12 @@ def test_video_writes_nothing_but_its_output(video_runs):
 
 
 def test_audit_of_the_original_alone_writes_nothing(sandbox, lost_face_clip, video_runs):
-    """``facemoji audit clip.mp4 --strict``: covered and audited in memory, nothing written anywhere, nothing fetched;
-    and ``facemoji audit ORIGINAL COVERED`` of the strict output reads both and writes nothing either."""
+    """``facemoji audit clip.mp4 --strict``: covered and audited in memory (no face showing), nothing written anywhere,
+    nothing fetched."""
     before = tree(lost_face_clip.parent)
     r = sandbox.run("audit", lost_face_clip, "--strict", "--max-frames", "6")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "6 frames" in r.stdout and "none showing" in r.stdout, r.stdout
-    covered = sandbox.root / "video_out" / "strict.mp4"
-    r = sandbox.run("audit", lost_face_clip, covered, "--max-frames", "6", "-q")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "none showing" in r.stdout, r.stdout
     assert tree(lost_face_clip.parent) == before
     assert sandbox.leftovers() == []
 
@@ -595,7 +591,7 @@ def test_audit_yunet_boxes_are_in_the_pixels_of_a_1080p_frame(tmp_path, astronau
     Image.fromarray(canvas).save(tmp_path / "copy.png")
     report = tmp_path / "r.json"
     assert main(["audit", str(tmp_path / "frame.png"), str(tmp_path / "copy.png"), "--detector", "yunet", "-q",
-                 "--json", str(report)]) == 3
+                 "--min-face", "40", "--json", str(report)]) == 3  # tiles at 0.6 of the frame's size
     rep = json.loads(report.read_text())
     assert (rep["width"], rep["height"]) == (1920, 1080)
     boxes = sorted((json_box(f) for f in rep["findings"]), key=lambda b: b[0])
@@ -937,31 +933,28 @@ def test_every_command_explains_itself():
     script = Path(sys.executable).parent / "facemoji"  # the console script `pip install .` puts beside python
     r = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == f"facemoji {facemoji.__version__}", r.stdout + r.stderr
-    r = run_facemoji("--help", timeout=120)
-    assert r.returncode == 0
+    top = build_parser().format_help()  # what `python -m facemoji --help` prints
     for command in COMMANDS:
-        assert re.search(rf"^\s+{command}\s+\S", r.stdout, re.M), command
+        assert re.search(rf"^\s+{command}\s+\S", top, re.M), command
         text = help_of(command)
         assert text.startswith(f"usage: facemoji {command}"), text[:80]
         description = text.split("\n\n")[1]
         assert len(description.split()) >= 5, (command, description)
 
 
-def test_runtime_never_imports_the_training_package(tmp_path, astronaut):
+def test_runtime_never_imports_the_training_package():
     """"facemoji.train ... never imported by the runtime": the photo, video, audit, batch, camera and server
-    commands and the Python API load no module of it."""
-    src = tmp_path / "a.jpg"
-    Image.fromarray(astronaut).save(src)
+    commands, the Python API and a pipeline with its models loaded bring in no module of it."""
     code = (
         "import sys\n"
         "import facemoji\n"
-        "import facemoji.pipeline\n"
-        "from facemoji.cli import build_parser, main\n"
+        "import facemoji.options\n"
+        "from facemoji.cli import build_parser\n"
         f"for command in {RUNTIME_COMMANDS!r}:\n"
         "    build_parser(command)\n"
         "import facemoji.audit.covering, facemoji.batch.local, facemoji.batch.work, facemoji.server.app\n"
         "import facemoji.sources, facemoji.stream, facemoji.video.process\n"
-        f"assert main(['image', {str(src)!r}, '-o', {str(tmp_path / 'o.jpg')!r}, '-q']) == 0\n"
+        "facemoji.options.Options().pipeline('photo')\n"
         "print(sorted(m for m in sys.modules if m == 'facemoji.train' or m.startswith('facemoji.train.')))\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
