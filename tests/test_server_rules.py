@@ -128,6 +128,8 @@ def test_a_websocket_from_another_origin_is_closed_before_the_handshake(guard: T
     assert call(guard, origin="http://127.0.0.1:8000", kind="websocket") == ([], True)
     sent, passed = call(guard, host="evil.example", kind="websocket")
     assert not passed and sent[0]["type"] == "websocket.close"
+    sent, _ = call(guard, host="a" * 200 + ".example", kind="websocket")  # a reason too long for a close frame
+    assert len(sent[0]["reason"]) == 120 and sent[0]["reason"].startswith("host 'aaa")
 
 
 def test_lifespan_messages_pass_untouched(guard: TrustedHosts) -> None:
