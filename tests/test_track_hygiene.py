@@ -358,3 +358,39 @@ def test_cover_box_edges_each_follow_their_own_velocity() -> None:
     assert got == pytest.approx((97, 100, 209, 200))
     got = cover_box((100, 100, 200, 200), v, 0.1, 0.1, lead=0.0, unsure=1.0)
     assert got == pytest.approx((94, 88, 218, 224))
+
+
+def test_iou_matrix_on_boxes_that_are_not_at_the_origin_or_square() -> None:
+    a = np.array([[0.0, 20, 10, 60]])  # 10 wide, 40 tall
+    for b, want in [([0, 40, 10, 80], 200 / 600), ([5, 20, 15, 60], 200 / 600), ([0, 20, 10, 40], 0.5)]:
+        assert iou_matrix(a, np.array([b], float))[0, 0] == pytest.approx(want), b
+        assert iou_matrix(np.array([b], float), a)[0, 0] == pytest.approx(want), b
+
+
+def test_a_detection_twice_the_size_on_the_same_centre_is_matched_by_overlap() -> None:
+    tr = Tracker()  # IoU of a box with one 2.1 times its size on the same centre: 0.23, above 0.2
+    tr.update([det(100, 100)], 0.0)
+    (f,) = tr.update([det(45, 45, 210)], 0.1)
+    assert f.track_id == 1  # the centre fallback alone would refuse the size ratio
+
+
+def test_a_tall_face_is_matched_by_the_centre_relative_to_its_height() -> None:
+    tr = Tracker()
+    tall = Face(box=(100.0, 100.0, 200.0, 300.0), score=0.6)
+    tr.update([tall], 0.0)
+    moved = Face(box=(220.0, 100.0, 320.0, 300.0), score=0.6)  # 120 px sideways: no overlap, 0.6 of its height
+    (f,) = tr.update([moved], 0.1)
+    assert f.track_id == 1
+
+
+def test_cover_box_treats_a_time_before_the_detection_as_now() -> None:
+    v = np.array([100.0, 0, 100, 0])
+    assert cover_box((0, 0, 10, 10), v, -0.5, 0.1) == cover_box((0, 0, 10, 10), v, 0.0, 0.1)
+
+
+def test_the_smoother_reads_missing_classes_as_zero() -> None:
+    from facemoji.stream.track import EmotionSmoother
+
+    sm = EmotionSmoother()
+    assert sm.update({"happy": 0.4}, 0.0) == "happy"
+    assert sm.as_dict()["sad"] == 0.0 and sm.as_dict()["happy"] == 0.4
