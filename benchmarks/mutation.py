@@ -5,7 +5,9 @@ runs the tests that cover the module, and puts the mutant back. It changes the f
 tests that run ``python -m facemoji`` in a subprocess test the mutant too. It works in a COPY of the repository
 (the working tree is never touched), with ``PYTHONPATH`` pointing at the copy's ``src`` and no byte-code cache.
 
-What is mutated, with which tests and operators, is set in ``pyproject.toml`` under ``[tool.facemoji.mutation]``.
+What is mutated, with which tests and operators, is set in ``pyproject.toml`` under ``[tool.facemoji.mutation]``:
+``modules`` names each module's tests as they were at its first run, ``added`` the tests written since to kill
+its survivors (run first, as they are quick).
 Mutants that change nothing a user can observe are listed with the reason in ``benchmarks/mutation/equivalent.toml``.
 Each module's figures go to ``benchmarks/mutation/<module>.json``, and the whole report to
 ``benchmarks/mutation/report.md``. A module takes minutes to an hour on two cores: run it in the background.
@@ -65,8 +67,15 @@ def copy_repo(work: Path) -> Path:
     return repo
 
 
-def write_config(work: Path, repo: Path, module: str, conf: dict) -> Path:
-    tests = " ".join(conf["modules"][module])
+def tests_for(module: str, conf: dict, added: bool) -> list[str]:
+    """The module's tests: those of ``[tool.facemoji.mutation.modules]``, after the ones written since its first
+    run (``[tool.facemoji.mutation.added]``, first: they are the quick ones) unless this is that first run."""
+    extra = conf.get("added", {}).get(module, []) if added else []
+    return [*extra, *(t for t in conf["modules"][module] if t not in extra)]
+
+
+def write_config(work: Path, repo: Path, module: str, conf: dict, added: bool = True) -> Path:
+    tests = " ".join(tests_for(module, conf, added))
     command = (f"env PYTHONDONTWRITEBYTECODE=1 PYTHONPATH={repo / 'src'} {sys.executable} -m pytest -x -q "
                f"-p no:cacheprovider -p no:randomly {tests}")
     excluded = ", ".join(json.dumps(e) for e in conf["exclude-operators"])
@@ -180,8 +189,9 @@ def record(module: str, session: Path, repo: Path, phase: str, seconds: float, p
     path = OUT / f"{slug(module)}.json"
     data = json.loads(path.read_text()) if path.exists() else {"module": module}
     tally, rows = survivor_rows(session, repo)
+    conf = settings()
     data[phase] = {**tally, "score": round(score(tally), 1), "seconds": round(seconds), "of": population if population is not None else data.get("before", {}).get("of"),
-                   "tests": settings()["modules"][module], "when": time.strftime("%Y-%m-%d %H:%M")}
+                   "tests": tests_for(module, conf, phase == "after"), "when": time.strftime("%Y-%m-%d %H:%M")}
     data["survivors"] = rows
     path.write_text(json.dumps(data, indent=1) + "\n")
     return data
@@ -202,7 +212,7 @@ def one(module: str, work: Path, how: str, keep: int | None, after: bool = False
     repo = copy_repo(work)
     for cache in repo.rglob("__pycache__"):
         shutil.rmtree(cache)
-    config = write_config(work, repo, module, conf)
+    config = write_config(work, repo, module, conf, added=how != "new" or after)
     t0 = time.monotonic()
     population = None
     if how == "new" or not session.exists():
@@ -274,14 +284,14 @@ def report() -> None:
 def list_modules(work: Path) -> None:
     conf = settings()
     repo = copy_repo(work)
-    for module, tests in conf["modules"].items():
+    for module in conf["modules"]:
         config = write_config(work, repo, module, conf)
         session = work / f"count-{slug(module)}.sqlite"
         session.unlink(missing_ok=True)
         cosmic("init", str(config), str(session), repo=repo, check=True)
         subprocess.run([sys.executable, "-m", "cosmic_ray.tools.filters.operators_filter", str(session), str(config)],
                        cwd=repo, check=True)
-        print(f"{module:40s} {counts(session)[0]:5d} mutants   {' '.join(tests)}")
+        print(f"{module:40s} {counts(session)[0]:5d} mutants   {' '.join(tests_for(module, conf, True))}")
         session.unlink()
 
 

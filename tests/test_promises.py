@@ -1001,6 +1001,8 @@ def test_mutation_testing_is_configured_for_real_modules_and_tests_and_its_repor
     for module, tests in conf["modules"].items():
         assert (ROOT / module).exists(), module
         assert tests and all((ROOT / t).is_file() for t in tests), module
+    for module, tests in conf.get("added", {}).items():
+        assert module in conf["modules"] and all((ROOT / t).is_file() for t in tests), module
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "mutation.py"), "--help"], capture_output=True,
                        text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0 and "--retest" in r.stdout and "--sample" in r.stdout, r.stderr
