@@ -150,10 +150,12 @@ def survivor_rows(session: Path, repo: Path) -> tuple[dict, list[dict]]:
             if result.test_outcome == "survived":
                 module = str(m.module_path)
                 line = (repo / module).read_text().splitlines()[m.start_pos[0] - 1].strip()
+                mutated = "\n".join(ln[1:].strip() for ln in (result.diff or "").splitlines()
+                                     if ln.startswith("+") and not ln.startswith("+++"))
                 why = next((e["reason"] for e in eq if e["module"] == module and e["operator"] == m.operator_name
-                            and e["code"] == line), None)
+                            and e["code"] == line and e.get("mutant", "") in mutated), None)
                 tally["equivalent" if why else "survived"] += 1
-                rows.append({"line": m.start_pos[0], "operator": m.operator_name.removeprefix("core/"),
+                rows.append({"file": module, "line": m.start_pos[0], "operator": m.operator_name.removeprefix("core/"),
                              "occurrence": m.occurrence, "code": line, "equivalent": why, "job": item.job_id})
             elif result.output == "timeout":
                 tally["timeout"] += 1
@@ -161,7 +163,7 @@ def survivor_rows(session: Path, repo: Path) -> tuple[dict, list[dict]]:
                 tally["incompetent"] += 1
             else:
                 tally["killed"] += 1
-    return tally, sorted(rows, key=lambda r: (r["line"], r["operator"]))
+    return tally, sorted(rows, key=lambda r: (r["file"], r["line"], r["operator"]))
 
 
 def score(t: dict) -> float:
@@ -253,7 +255,7 @@ def report() -> None:
                             f"{t['seconds'] // 60} min |")
         for r in d.get("survivors", []):
             why = f"equivalent: {r['equivalent']}" if r["equivalent"] else "**survives**"
-            survivors.append(f"| `{d['module']}`:{r['line']} | {r['operator']} | `{r['code'][:70]}` | {why} |")
+            survivors.append(f"| `{r.get('file', d['module']).removeprefix('src/facemoji/')}`:{r['line']} | {r['operator']} | `{r['code'][:70]}` | {why} |")
     conf = settings()
     text = [
         "# Mutation report",

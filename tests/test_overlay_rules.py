@@ -286,3 +286,33 @@ def test_the_cache_drops_the_least_recently_used_beyond_its_bytes() -> None:
     assert len(ByteLRU(0)) == 0
     with pytest.raises(ValueError):
         ByteLRU(-1)
+
+
+def test_the_label_sits_above_the_box_not_on_the_face(photo: np.ndarray) -> None:
+    out = photo.copy()
+    draw_boxes(out, [Face(box=BOX, emotion="happy", probabilities={"happy": 0.9})])
+    inside = (slice(int(BOX[1]) + 4, int(BOX[1]) + 20), slice(int(BOX[0]) + 4, int(BOX[2]) - 4))
+    assert (out[inside] == photo[inside]).all()  # the face under the top edge is untouched
+    above = out[int(BOX[1]) - 24 : int(BOX[1]) - 4, int(BOX[0]) : int(BOX[0]) + 60]
+    assert (above == COLOURS["happy"]).all(axis=2).mean() > 0.3
+
+
+def test_small_boxes_get_a_readable_label_and_large_ones_a_larger_one() -> None:
+    def label_height(side: float) -> int:
+        img = np.zeros((1200, 1200, 3), np.uint8)
+        draw_boxes(img, [Face(box=(100.0, 400.0, 100.0 + side, 400.0 + side), emotion="sad")])
+        rows = np.nonzero((img[:400, 100:] == COLOURS["sad"]).all(axis=2).any(axis=1))[0]
+        return int(rows.max() - rows.min() + 1)
+
+    small, large = label_height(40), label_height(660)
+    assert 12 <= small <= 20  # font scale 0.45 for any box up to 99 pixels
+    assert label_height(60) == small
+    assert large > 2.5 * small  # 660 / 220 = 3
+
+
+def test_a_blurred_sliver_at_the_edge_of_the_frame(photo: np.ndarray) -> None:
+    out = photo.copy()
+    cover_face(out, (-188.0, 200.0, -38.0, 350.0), "blur")  # its disc reaches two pixels into the frame
+    left, _, side = emoji_box((-188.0, 200.0, -38.0, 350.0))
+    assert 0 < left + side <= 4
+    assert changed(out, photo)[:, :4].any() and not changed(out, photo)[:, 4:].any()
