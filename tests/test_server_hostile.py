@@ -20,7 +20,7 @@ from conftest import compose_faces, facemoji_command, jpeg, png_bomb
 from facemoji.server import ServerConfig, create_app, start_background
 
 MIB = 1024 * 1024
-DEFAULT_BUDGET = ServerConfig().memory_budget_bytes
+DEFAULT_BUDGET = 2048 * MIB  # README: `facemoji serve --memory-budget-mb`, default 2048
 
 
 # ---------------------------------------------------------------- helpers (also used by other test files)

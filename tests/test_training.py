@@ -83,12 +83,21 @@ def test_a_short_run_learns_happy_from_surprise(fer_train, fer_public, tmp_path,
         assert (pred[fer_public["y"][va] == c] == c).mean() >= 0.5, (c, acc)
 
 
-def test_checkpoint_config_and_curves_are_written(trained):
+def test_checkpoint_config_and_curves_are_written(trained, small_data):
+    from facemoji.train.export import load_checkpoint
+    from facemoji.train.trainer import TrainConfig, predict_proba
+
     cfg = json.loads((trained / "config.json").read_text())
     assert cfg["arch"] == "emovgg" and cfg["epochs"] == 1 and cfg["seed"] == 0
-    assert 0 < cfg["mean"] < 1 and cfg["std"] > 0
+    # the normalisation is the training faces' own, measured here (not the config's 0 and 1 left in place)
+    x01 = np.load(small_data / "train.npz")["x"].astype(np.float64) / 255.0
+    assert cfg["mean"] == pytest.approx(x01.mean(), rel=1e-5) and cfg["std"] == pytest.approx(x01.std(), rel=1e-5)
     hist = json.loads((trained / "history.json").read_text())
-    assert len(hist) == 1 and 0 <= hist[0]["val_acc"] <= 1
+    # the recorded accuracy is the checkpoint's on the validation faces, recounted here
+    model, saved, _ = load_checkpoint(trained / "best.pt")
+    val = np.load(small_data / "val.npz")
+    acc = float((predict_proba(model, val["x"], TrainConfig(**{**saved, "bf16": False})).argmax(1) == val["y"]).mean())
+    assert len(hist) == 1 and hist[0]["val_acc"] == pytest.approx(acc, abs=1.5 / len(val["y"])), (hist, acc)
     assert (trained / "training_curves.png").stat().st_size > 1000
     assert (trained / "last.pt").exists() and (trained / "best.pt").exists()
 
