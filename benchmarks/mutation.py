@@ -194,7 +194,8 @@ def record(module: str, session: Path, repo: Path, phase: str, seconds: float, p
     conf = settings()
     data[phase] = {**tally, "score": round(score(tally), 1), "seconds": round(seconds), "of": population if population is not None else data.get("before", {}).get("of"),
                    "tests": tests_for(module, conf, phase == "after"), "when": time.strftime("%Y-%m-%d %H:%M")}
-    data["survivors"] = rows
+    data.pop("survivors", None)
+    data[f"survivors {phase}"] = rows
     path.write_text(json.dumps(data, indent=1) + "\n")
     return data
 
@@ -211,13 +212,20 @@ def retest(session: Path) -> None:
 def one(module: str, work: Path, how: str, keep: int | None, after: bool = False) -> None:
     conf = settings()
     session = work / f"{slug(module)}.sqlite"
+    prior = OUT / f"{slug(module)}.json"
+    done_before = prior.exists() and "before" in json.loads(prior.read_text())
+    fresh = how == "new" or not session.exists()
+    if how == "retest" and not done_before:
+        sys.exit(f"{module}: no earlier run recorded to compare with")
+    # a first run uses the tests of its day; a resumed one, those of the run it goes on with
+    phase = ("after" if after else "before") if fresh else ("after" if how == "retest" or done_before else "before")
     repo = copy_repo(work)
     for cache in repo.rglob("__pycache__"):
         shutil.rmtree(cache)
-    config = write_config(work, repo, module, conf, added=how != "new" or after)
+    config = write_config(work, repo, module, conf, added=phase == "after")
     t0 = time.monotonic()
     population = None
-    if how == "new" or not session.exists():
+    if fresh:
         session.unlink(missing_ok=True)
         cosmic("init", str(config), str(session), repo=repo, check=True)
         subprocess.run([sys.executable, "-m", "cosmic_ray.tools.filters.operators_filter", str(session), str(config)],
@@ -226,18 +234,20 @@ def one(module: str, work: Path, how: str, keep: int | None, after: bool = False
         base = cosmic("baseline", str(config), repo=repo, capture_output=True, text=True)
         if base.returncode:
             sys.exit(f"{module}: the tests fail on the unmutated copy:\n{base.stdout[-2000:]}{base.stderr[-2000:]}")
-        phase = "after" if after else "before"
     elif how == "retest":
-        phase = "after"
-        prior = OUT / f"{slug(module)}.json"
-        if prior.exists() and "before" not in json.loads(prior.read_text()):
-            sys.exit(f"{module}: no earlier run recorded to compare with")
         retest(session)
-    else:
-        prior = OUT / f"{slug(module)}.json"
-        phase = "after" if prior.exists() and "before" in json.loads(prior.read_text()) else "before"
     run_session(repo, config, session, slug(module))
     data = record(module, session, repo, phase, time.monotonic() - t0, population)
+    print(f"{module}: {data[phase]}")
+    report()
+
+
+def rerecord(module: str, work: Path, phase: str) -> None:
+    """Count a session again (after equivalent.toml changed, or a run was stopped part-way) without running it."""
+    prior = json.loads((OUT / f"{slug(module)}.json").read_text()) if (OUT / f"{slug(module)}.json").exists() else {}
+    old = prior.get(phase, {})
+    data = record(module, work / f"{slug(module)}.sqlite", work / "repo", phase, old.get("seconds", 0),
+                  old.get("of"))
     print(f"{module}: {data[phase]}")
     report()
 
@@ -253,9 +263,10 @@ def report() -> None:
                 rows.append(f"| `{d['module']}` | {phase} | {drawn} | {t['killed']} | {t['timeout']} | "
                             f"{t['incompetent']} | {t['survived']} | {t['equivalent']} | **{t['score']:.1f} %** | "
                             f"{t['seconds'] // 60} min |")
-        for r in d.get("survivors", []):
+        latest = "after" if "after" in d else "before"
+        for r in d.get(f"survivors {latest}", []):
             why = f"equivalent: {r['equivalent']}" if r["equivalent"] else "**survives**"
-            survivors.append(f"| `{r.get('file', d['module']).removeprefix('src/facemoji/')}`:{r['line']} | {r['operator']} | `{r['code'][:70]}` | {why} |")
+            survivors.append(f"| `{r.get('file', d['module']).removeprefix('src/facemoji/')}`:{r['line']} | {r['operator']} | `{r['code'][:70].replace('|', chr(92) + '|')}` | {why} |")
     conf = settings()
     text = [
         "# Mutation report",
@@ -274,6 +285,8 @@ def report() -> None:
         *rows,
         "",
         "## Surviving and equivalent mutants",
+        "",
+        "Of each module's latest run.",
         "",
         "| where | operator | code | verdict |",
         "|---|---|---|---|",
@@ -306,6 +319,7 @@ def main() -> None:
     group.add_argument("--retest", action="store_true", help="run the survivors of the existing session again")
     group.add_argument("--report", action="store_true", help="only rebuild report.md")
     group.add_argument("--list", action="store_true", help="list modules, tests and mutant counts")
+    group.add_argument("--record", choices=("before", "after"), help="count the session in --workdir again as this run")
     ap.add_argument("--after", action="store_true", help="record a new run as 'after' (with the tests added since)")
     ap.add_argument("--sample", type=int, metavar="N", help="run N mutants drawn at random (seed 0), not all")
     args = ap.parse_args()
@@ -315,6 +329,10 @@ def main() -> None:
     if args.list:
         return list_modules(args.workdir)
     known = settings()["modules"]
+    if args.record:
+        for module in args.modules:
+            rerecord(module, args.workdir, args.record)
+        return None
     for module in args.modules or list(known):
         if module not in known:
             sys.exit(f"{module}: not in [tool.facemoji.mutation.modules] of pyproject.toml")
