@@ -186,6 +186,11 @@ def test_csv_tsv_and_parquet_manifests_take_their_path_column(tree: Path) -> Non
     assert is_manifest(tree / "table.dat") and read_manifest(tree / "table.dat") == [tree / "photos/a.jpg"]
 
 
+def test_a_tsv_with_commas_in_its_values_is_still_split_on_tabs(tree: Path) -> None:
+    (tree / "m.tsv").write_text("path\tnote\nphotos/a.jpg\tfirst, best\n")
+    assert read_manifest(tree / "m.tsv") == [tree / "photos/a.jpg"]
+
+
 def test_a_tab_separated_csv_is_read_as_such(tree: Path) -> None:
     (tree / "m.csv").write_text("path\tnote\nphotos/a.jpg\tx\n")
     assert read_manifest(tree / "m.csv") == [tree / "photos/a.jpg"]

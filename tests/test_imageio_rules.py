@@ -41,8 +41,8 @@ def test_16_bit_grey_is_rounded_to_8_bits() -> None:
 
 
 def test_32_bit_integer_grey_above_255_is_scaled_and_below_is_kept() -> None:
-    wide = Image.fromarray(np.array([[0, 1000, 65535, 70000]], np.int32), mode="I")
-    assert list(decode_image(saved(wide, "TIFF"))[0, :, 0]) == [0, 4, 255, 255]
+    wide = Image.fromarray(np.array([[0, 256, 1000, 65535, 70000]], np.int32), mode="I")
+    assert list(decode_image(saved(wide, "TIFF"))[0, :, 0]) == [0, 1, 4, 255, 255]
     small = Image.fromarray(np.array([[0, 7, 200, 255]], np.int32), mode="I")
     assert list(decode_image(saved(small, "TIFF"))[0, :, 0]) == [0, 7, 200, 255]
     negative = Image.fromarray(np.array([[-5, 3]], np.int32), mode="I")
