@@ -244,3 +244,89 @@ def test_the_budget_is_safe_across_threads() -> None:
     for th in threads:
         th.join()
     assert sum(taken) == 10_000 == b.used and b.refused == 10_000
+
+
+# --- the connection tracker -------------------------------------------------------------------------------------
+
+
+class Conn:
+    """What the tracker sees of a connection: its client, whether it waits for an answer, and a way to close it."""
+
+    def __init__(self, client: str, waiting: bool = False) -> None:
+        self.client_key = client
+        self.waiting_for_answer = waiting
+        self.closed = False
+
+    def close_now(self) -> None:
+        self.closed = True
+
+
+def test_the_connection_limits_are_the_documented_ones() -> None:
+    from facemoji.server.connections import ConnectionLimits
+
+    lim = ConnectionLimits()
+    assert (lim.max_connections, lim.max_per_client, lim.header_timeout, lim.body_timeout,
+            lim.max_header_bytes) == (512, 64, 10.0, 30.0, 64 * 1024)
+
+
+def test_past_the_per_client_cap_the_oldest_idle_connection_of_that_client_goes() -> None:
+    from facemoji.server.connections import ConnectionLimits, Tracker
+
+    t = Tracker(ConnectionLimits(max_connections=100, max_per_client=3))
+    a = [Conn("1.1.1.1", waiting=True), Conn("1.1.1.1"), Conn("1.1.1.1")]
+    other = Conn("2.2.2.2")
+    for c in (*a, other):
+        assert t.admit(c)
+    new = Conn("1.1.1.1")
+    assert t.admit(new)
+    assert a[1].closed and not a[0].closed and not a[2].closed and not other.closed  # a[0] waits: kept
+    assert t.stats() == {"open": 4, "clients": 2, "closed_to_make_room": 1, "refused": 0}
+    assert list(t.by_client["1.1.1.1"]) == [a[0], a[2], new]
+
+
+def test_past_the_total_cap_the_oldest_idle_connection_of_anyone_goes() -> None:
+    from facemoji.server.connections import ConnectionLimits, Tracker
+
+    t = Tracker(ConnectionLimits(max_connections=3, max_per_client=3))
+    first, second, third = Conn("a", waiting=True), Conn("b"), Conn("c")
+    for c in (first, second, third):
+        assert t.admit(c)
+    assert t.admit(Conn("d"))
+    assert second.closed and not first.closed and len(t.all) == 3 and "b" not in t.by_client
+
+
+def test_when_every_connection_waits_for_an_answer_a_new_one_is_refused() -> None:
+    from facemoji.server.connections import ConnectionLimits, Tracker
+
+    t = Tracker(ConnectionLimits(max_connections=2, max_per_client=2))
+    busy = [Conn("a", waiting=True), Conn("a", waiting=True)]
+    for c in busy:
+        assert t.admit(c)
+    assert not t.admit(Conn("a")) and t.refused == 1  # the client's cap
+    assert not t.admit(Conn("b")) and t.refused == 2  # the total cap
+    assert not any(c.closed for c in busy) and t.evicted == 0
+
+
+def test_removing_a_connection_forgets_its_client_once_it_has_none() -> None:
+    from facemoji.server.connections import ConnectionLimits, Tracker
+
+    t = Tracker(ConnectionLimits())
+    x, y = Conn("a"), Conn("a")
+    t.admit(x)
+    t.admit(y)
+    t.remove(x)
+    assert list(t.all) == [y] and list(t.by_client) == ["a"]
+    t.remove(y)
+    t.remove(y)  # twice: nothing happens
+    assert t.all == {} and t.by_client == {}
+
+
+def test_raw_responses_close_the_connection_with_a_json_reason() -> None:
+    from facemoji.server.connections import raw_response
+
+    got = raw_response(503, "Service Unavailable", "too busy", ("retry-after: 1",))
+    head, body = got.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 503 Service Unavailable"
+    assert "connection: close" in lines and "retry-after: 1" in lines and "content-type: application/json" in lines
+    assert f"content-length: {len(body)}" in lines and json.loads(body) == {"error": "too busy"}
