@@ -138,3 +138,12 @@ def test_many_photos_summarise_without_a_line_each(tmp_path: Path, capsys) -> No
     assert code == 0 and "no face" not in err and "21 image(s), 0 face(s)" in err
     code, _, err = run(root / "00.png", root / "01.png", "-o", tmp_path / "two", capsys=capsys)
     assert err.count("no face") == 2
+
+
+def test_a_picture_of_exactly_the_megapixel_limit_is_read(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "wide.png"
+    Image.new("RGB", (1000, 120), (90, 90, 90)).save(p)  # 0.12 megapixels
+    code, _, err = run(p, "--max-megapixels", "0.12", "--no-images", "-q", capsys=capsys)
+    assert code == 0, err
+    code, _, err = run(p, "--max-megapixels", "0.1199", "--no-images", "-q", capsys=capsys)
+    assert code == 1 and "image too large (1000x120" in err
