@@ -4,6 +4,8 @@ and says (:mod:`facemoji.audit.ghosts`, :mod:`facemoji.audit.report`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from skimage import data as skdata
@@ -117,3 +119,86 @@ def test_the_summary_says_what_shows_and_where() -> None:
     one = AuditReport("a.jpg", "b.jpg", "image", (10, 10), frames=1)
     assert one.summary().startswith("audit of b.jpg against a.jpg: image, 0 face(s)")
     assert report(frames=1).summary().startswith("audit of out.mp4 against in.mp4: 1 frame, ")
+
+
+class OneFace:
+    """Stands in for the audit's detectors: the original always has one face, at ``box``."""
+
+    def __init__(self, box: tuple[int, int, int, int]) -> None:
+        self.box = box
+
+    def find(self, image: np.ndarray):
+        from facemoji.audit.faces import FaceHit
+
+        return [FaceHit(self.box, "yunet", 0.9)], []
+
+    def haar_around(self, image: np.ndarray, box) -> list:
+        return []
+
+
+def test_exactly_half_showing_is_not_more_than_half() -> None:
+    from facemoji.audit import Auditor
+
+    original = np.full((200, 200, 3), 120, np.uint8)
+    output = original.copy()
+    output[50:] += 60  # rows 50 and on changed; after the 3x3 blur row 49 is still within 24 levels
+    auditor = Auditor(max_showing=0.25)
+    auditor.finder = OneFace((0, 0, 100, 100))
+    counts, findings, _ = auditor.frame(original, output)
+    assert findings[0].showing == pytest.approx(0.5)
+    assert counts.more_than_half == 0 and counts.showing == 1
+    output[49] += 60
+    counts, _, _ = auditor.frame(original, output)
+    assert counts.more_than_half == 0
+    output[49] -= 60
+    output[50] -= 60
+    counts, _, _ = auditor.frame(original, output)
+    assert counts.more_than_half == 1  # 51 rows of 100 unchanged
+
+
+def test_the_documented_tolerance_is_the_one_used() -> None:
+    import re
+    from pathlib import Path
+
+    from facemoji.audit.report import DEFAULT_TOLERANCE
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "coverage.md").read_text()
+    assert int(re.search(r"`--tolerance`, (\d+) grey\s+levels by default", doc).group(1)) == DEFAULT_TOLERANCE
+
+
+def test_an_image_against_a_video_names_the_image(tmp_path) -> None:
+    from PIL import Image
+
+    from facemoji.audit import audit
+    from facemoji.errors import InputError
+
+    photo = tmp_path / "p.jpg"
+    Image.fromarray(skdata.astronaut()).save(photo)
+    clip = sorted((Path(__file__).resolve().parents[2] / "shared" / "clips").glob("*.mp4"))[0]
+    for a, b in ((photo, clip), (clip, photo)):
+        with pytest.raises(InputError) as e:
+            audit(a, b)
+        assert str(e.value).startswith(f"{photo}: is an image while the other file is a video")
+
+
+def test_haar_looks_around_a_face_within_half_its_size(photo: np.ndarray) -> None:
+    import cv2
+
+    from facemoji.audit.faces import FaceFinder
+
+    face = cv2.resize(photo[30:200, 150:300], (120, 136), interpolation=cv2.INTER_AREA)  # the astronaut's head
+    finder = FaceFinder("both")
+    alone = np.full((260, 700, 3), 200, np.uint8)
+    alone[20:156, 10:130] = face
+    found = [h.box for h in finder.haar.find(alone, min_size=24)]
+    assert found, "Haar finds the face"
+    box = max(found, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+    side = max(box[2] - box[0], box[3] - box[1])
+    # the same face again, starting just inside the window's right edge (half a face beyond the box)
+    x = int(box[2] + side / 2) - 4
+    canvas = alone.copy()
+    canvas[20:156, x : x + 120] = face
+    assert any(h.box[0] >= x - 10 for h in finder.haar.find(canvas, min_size=24)), "both faces are findable"
+    hits = finder.haar_around(canvas, box)
+    assert hits, "the first face is found around its box"
+    assert all(h[2] <= box[2] + side / 2 + 1 for h in hits)  # never the second face
