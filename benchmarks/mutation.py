@@ -274,7 +274,10 @@ def report() -> None:
         "Made by `python benchmarks/mutation.py` (Cosmic Ray 8.7 on a copy of the repository; see the script's "
         "docstring). *Before* is a module's first run, with the tests of that day; *after* runs its survivors again "
         "with the tests added since. The score counts killed, timed-out and incompetent mutants (the tests stopped "
-        "them) against all mutants that are not equivalent.",
+        "them) against all mutants that are not equivalent. A survivor is *equivalent* when no user can observe it "
+        "(`benchmarks/mutation/equivalent.toml` gives each reason): the same output, a type annotation, or a change "
+        "below what anyone can see (one level in 255 of a colour, a pixel of a label's place). A test that kills "
+        "such a mutant anyway wins: it counts as killed.",
         "",
         f"Operators: Cosmic Ray's core set less {len(conf['exclude-operators'])} excluded patterns (pyproject.toml): "
         "each arithmetic operator is replaced by its inverse only, each comparison by its boundary twin and its "
