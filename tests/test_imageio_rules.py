@@ -35,14 +35,17 @@ def saved(im: Image.Image, fmt: str = "PNG", **kw) -> bytes:
 
 
 def test_16_bit_grey_is_rounded_to_8_bits() -> None:
-    values = np.array([[0, 128, 129, 257, 385, 386, 65535, 65407]], np.uint16)
-    got = decode_image(saved(Image.fromarray(values)))[0, :, 0]
-    assert list(got) == [int(int(v) * 255 / 65535 + 0.5) for v in values[0]] == [0, 0, 1, 1, 1, 2, 255, 255]
+    values = np.array([[0, 128, 129, 257, 385, 386, 65535, 65407, 65406]], np.uint16)
+    got = decode_image(saved(Image.fromarray(values)))
+    assert got.shape == (1, 9, 3)
+    assert list(got[0, :, 0]) == [int(int(v) * 255 / 65535 + 0.5) for v in values[0]] == [0, 0, 1, 1, 1, 2, 255, 255,
+                                                                                              254]
 
 
 def test_32_bit_integer_grey_above_255_is_scaled_and_below_is_kept() -> None:
     wide = Image.fromarray(np.array([[0, 256, 1000, 65535, 70000]], np.int32), mode="I")
     assert list(decode_image(saved(wide, "TIFF"))[0, :, 0]) == [0, 1, 4, 255, 255]
+    assert decode_image(saved(wide, "TIFF")).shape == (1, 5, 3)
     small = Image.fromarray(np.array([[0, 7, 200, 255]], np.int32), mode="I")
     assert list(decode_image(saved(small, "TIFF"))[0, :, 0]) == [0, 7, 200, 255]
     negative = Image.fromarray(np.array([[-5, 3]], np.int32), mode="I")
@@ -51,6 +54,7 @@ def test_32_bit_integer_grey_above_255_is_scaled_and_below_is_kept() -> None:
 
 def test_float_pictures_in_0_to_1_and_in_0_to_255() -> None:
     unit = Image.fromarray(np.array([[0.0, 0.5, 1.0, 0.2]], np.float32), mode="F")
+    assert decode_image(saved(unit, "TIFF")).shape == (1, 4, 3)
     assert list(decode_image(saved(unit, "TIFF"))[0, :, 0]) == [0, 128, 255, 51]
     byte = Image.fromarray(np.array([[0.0, 100.0, 255.0, 300.0]], np.float32), mode="F")
     assert list(decode_image(saved(byte, "TIFF"))[0, :, 0]) == [0, 100, 255, 255]
