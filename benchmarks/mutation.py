@@ -30,6 +30,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -136,6 +137,20 @@ def equivalents() -> list[dict]:
     return tomllib.loads(path.read_text()).get("equivalent", []) if path.exists() else []
 
 
+def mutated_line(repo: Path, m) -> str:
+    """The mutated text of mutant ``m``'s line, made again (for a result stored without its diff)."""
+    import cosmic_ray.plugins
+    from cosmic_ray.mutating import use_mutation
+
+    tmp = Path(tempfile.mkdtemp()) / "m.py"
+    shutil.copy(repo / m.module_path, tmp)
+    try:
+        with use_mutation(tmp, cosmic_ray.plugins.get_operator(m.operator_name)(), m.occurrence) as (_, code):
+            return (code or "").splitlines()[m.start_pos[0] - 1].strip() if code else ""
+    finally:
+        shutil.rmtree(tmp.parent)
+
+
 def survivor_rows(session: Path, repo: Path) -> tuple[dict, list[dict]]:
     """Outcome counts, and one row per surviving mutant (line, operator, code, whether listed equivalent)."""
     eq = equivalents()
@@ -151,7 +166,7 @@ def survivor_rows(session: Path, repo: Path) -> tuple[dict, list[dict]]:
                 module = str(m.module_path)
                 line = (repo / module).read_text().splitlines()[m.start_pos[0] - 1].strip()
                 mutated = "\n".join(ln[1:].strip() for ln in (result.diff or "").splitlines()
-                                     if ln.startswith("+") and not ln.startswith("+++"))
+                                     if ln.startswith("+") and not ln.startswith("+++")) or mutated_line(repo, m)
                 why = next((e["reason"] for e in eq if e["module"] == module and e["operator"] == m.operator_name
                             and e["code"] == line and e.get("mutant", "") in mutated), None)
                 tally["equivalent" if why else "survived"] += 1
