@@ -40,3 +40,22 @@ def test_a_clip_cut_short_is_refused_by_default(cut: Path) -> None:
         process_video(cut, None, pipe, progress=False)
     report = process_video(cut, None, pipe, progress=False, allow_truncated=True)
     assert 0 < report.frames < 200 and report.frame_count == 240
+
+
+def test_a_file_may_lose_two_frames_of_its_count_but_not_three() -> None:
+    from types import SimpleNamespace
+
+    from facemoji.video.process import _check_complete
+
+    def source(count: int, exact: bool = True, duration: float = 1.0):
+        reader = SimpleNamespace(frame_count=count, frame_count_exact=exact, video_duration=duration)
+        return SimpleNamespace(name="clip.mp4", reader=reader)
+
+    _check_complete(source(30), 28, 0.93, 1 / 30)  # two frames short: the last packets of many encoders
+    with pytest.raises(InputError, match="announces 30 frames but only 27"):
+        _check_complete(source(30), 27, 0.9, 1 / 30)
+    _check_complete(source(1000), 960, 32.0, 1 / 30)  # 96 % of a long file: kept
+    with pytest.raises(InputError, match="announces 10.0 s but frames stop at 7.0 s"):
+        _check_complete(source(300, exact=False, duration=10.0), 210, 7.0, 1 / 30)
+    _check_complete(source(300, exact=False, duration=10.0), 270, 9.0, 1 / 30)
+    _check_complete(SimpleNamespace(name="rtsp://cam/1", reader=source(30).reader), 3, 0.1, 1 / 30)  # a stream
