@@ -17,6 +17,8 @@ Each module's figures go to ``benchmarks/mutation/<module>.json``, and the whole
     python benchmarks/mutation.py                             # every module, one after another
     python benchmarks/mutation.py --resume MODULE             # go on with an interrupted session
     python benchmarks/mutation.py --retest MODULE             # run the survivors again (after new tests)
+    python benchmarks/mutation.py MODULE --sample 50          # 50 of its mutants, drawn at random (seed 0)
+    python benchmarks/mutation.py --record after MODULE       # count a session again (equivalents changed)
     python benchmarks/mutation.py --report                    # rebuild report.md from the JSON files
 
 ``--retest`` keeps the earlier run's figures as "before" in the JSON and records the new ones as "after".
