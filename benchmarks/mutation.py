@@ -99,6 +99,14 @@ def cosmic(*args: str, repo: Path, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cosmic_ray.cli", *args], cwd=repo, **kw)
 
 
+def init_session(config: Path, session: Path, repo: Path) -> None:
+    """A new session of every mutant of the module, those of the excluded operators marked skipped."""
+    session.unlink(missing_ok=True)
+    cosmic("init", str(config), str(session), repo=repo, check=True)
+    subprocess.run([sys.executable, "-m", "cosmic_ray.tools.filters.operators_filter", str(session), str(config)],
+                   cwd=repo, check=True)
+
+
 def open_db(session: Path):
     from cosmic_ray.work_db import WorkDB, use_db
     return use_db(str(session), WorkDB.Mode.open)
@@ -158,6 +166,7 @@ def survivor_rows(session: Path, repo: Path) -> tuple[dict, list[dict]]:
     eq = equivalents()
     tally = {"generated": 0, "killed": 0, "timeout": 0, "incompetent": 0, "survived": 0, "equivalent": 0}
     rows = []
+    sources: dict[str, list[str]] = {}
     with open_db(session) as db:
         for item, result in db.completed_work_items:
             if result.worker_outcome in ("skipped", "no-test"):
@@ -166,7 +175,9 @@ def survivor_rows(session: Path, repo: Path) -> tuple[dict, list[dict]]:
             m = item.mutations[0]
             if result.test_outcome == "survived":
                 module = str(m.module_path)
-                line = (repo / module).read_text().splitlines()[m.start_pos[0] - 1].strip()
+                if module not in sources:
+                    sources[module] = (repo / module).read_text().splitlines()
+                line = sources[module][m.start_pos[0] - 1].strip()
                 mutated = "\n".join(ln[1:].strip() for ln in (result.diff or "").splitlines()
                                      if ln.startswith("+") and not ln.startswith("+++")) or mutated_line(repo, m)
                 why = next((e["reason"] for e in eq if e["module"] == module and e["operator"] == m.operator_name
@@ -209,7 +220,9 @@ def record(module: str, session: Path, repo: Path, phase: str, seconds: float, p
     data = json.loads(path.read_text()) if path.exists() else {"module": module}
     tally, rows = survivor_rows(session, repo)
     conf = settings()
-    data[phase] = {**tally, "score": round(score(tally), 1), "seconds": round(seconds), "of": population if population is not None else data.get("before", {}).get("of"),
+    if population is None:
+        population = data.get("before", {}).get("of")
+    data[phase] = {**tally, "score": round(score(tally), 1), "seconds": round(seconds), "of": population,
                    "tests": tests_for(module, conf, phase == "after"), "when": time.strftime("%Y-%m-%d %H:%M")}
     data.pop("survivors", None)
     data[f"survivors {phase}"] = rows
@@ -237,16 +250,11 @@ def one(module: str, work: Path, how: str, keep: int | None, after: bool = False
     # a first run uses the tests of its day; a resumed one, those of the run it goes on with
     phase = ("after" if after else "before") if fresh else ("after" if how == "retest" or done_before else "before")
     repo = copy_repo(work)
-    for cache in repo.rglob("__pycache__"):
-        shutil.rmtree(cache)
     config = write_config(work, repo, module, conf, added=phase == "after")
     t0 = time.monotonic()
     population = None
     if fresh:
-        session.unlink(missing_ok=True)
-        cosmic("init", str(config), str(session), repo=repo, check=True)
-        subprocess.run([sys.executable, "-m", "cosmic_ray.tools.filters.operators_filter", str(session), str(config)],
-                       cwd=repo, check=True)
+        init_session(config, session, repo)
         population = sample(session, keep) if keep else None
         base = cosmic("baseline", str(config), repo=repo, capture_output=True, text=True)
         if base.returncode:
@@ -261,8 +269,8 @@ def one(module: str, work: Path, how: str, keep: int | None, after: bool = False
 
 def rerecord(module: str, work: Path, phase: str) -> None:
     """Count a session again (after equivalent.toml changed, or a run was stopped part-way) without running it."""
-    prior = json.loads((OUT / f"{slug(module)}.json").read_text()) if (OUT / f"{slug(module)}.json").exists() else {}
-    old = prior.get(phase, {})
+    path = OUT / f"{slug(module)}.json"
+    old = json.loads(path.read_text()).get(phase, {}) if path.exists() else {}
     data = record(module, work / f"{slug(module)}.sqlite", work / "repo", phase, old.get("seconds", 0),
                   old.get("of"))
     print(f"{module}: {data[phase]}")
@@ -283,7 +291,9 @@ def report() -> None:
         latest = "after" if "after" in d else "before"
         for r in d.get(f"survivors {latest}", []):
             why = f"equivalent: {r['equivalent']}" if r["equivalent"] else "**survives**"
-            survivors.append(f"| `{r.get('file', d['module']).removeprefix('src/facemoji/')}`:{r['line']} | {r['operator']} | `{r['code'][:70].replace('|', chr(92) + '|')}` | {why} |")
+            where = r.get("file", d["module"]).removeprefix("src/facemoji/")
+            code = r["code"][:70].replace("|", "\\|")  # a pipe would end the table's cell
+            survivors.append(f"| `{where}`:{r['line']} | {r['operator']} | `{code}` | {why} |")
     conf = settings()
     text = [
         "# Mutation report",
@@ -322,10 +332,7 @@ def list_modules(work: Path) -> None:
     for module in conf["modules"]:
         config = write_config(work, repo, module, conf)
         session = work / f"count-{slug(module)}.sqlite"
-        session.unlink(missing_ok=True)
-        cosmic("init", str(config), str(session), repo=repo, check=True)
-        subprocess.run([sys.executable, "-m", "cosmic_ray.tools.filters.operators_filter", str(session), str(config)],
-                       cwd=repo, check=True)
+        init_session(config, session, repo)
         print(f"{module:40s} {counts(session)[0]:5d} mutants   {' '.join(tests_for(module, conf, True))}")
         session.unlink()
 
