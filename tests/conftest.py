@@ -166,16 +166,30 @@ def jpeg(img: np.ndarray, quality: int = 90) -> bytes:
     return buf.getvalue()
 
 
-def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
-    """A 1-bit PNG of width x height white pixels that compresses to a few kilobytes whatever its size."""
+def _png(width: int, height: int, depth: int, colour: int, idat: bytes) -> bytes:
+    """PNG bytes: the signature, an IHDR of the given size, bit depth and colour type, one IDAT, IEND."""
     import struct
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
+    """A 1-bit PNG of width x height white pixels that compresses to a few kilobytes whatever its size."""
+    import zlib
+
     row = b"\x00" + b"\xff" * ((width + 7) // 8)
     z = zlib.compressobj(9)
-    idat = b"".join(z.compress(row) for _ in range(height)) + z.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    return _png(width, height, 1, 0, b"".join(z.compress(row) for _ in range(height)) + z.flush())
+
+
+def png_header(width: int, height: int, depth: int = 8, colour: int = 0) -> bytes:
+    """A PNG that is all header (its pixel data empty): what a reader of sizes sees of any picture that big, in
+    bytes; ``colour`` is PNG's colour type (0 grey, 2 RGB, 6 RGBA)."""
+    import zlib
+
+    return _png(width, height, depth, colour, zlib.compress(b""))

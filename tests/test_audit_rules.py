@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
+from conftest import SHARED
 from facemoji.audit.ghosts import GHOST_OVERLAP, cover_regions, on_a_face, showing_share, unchanged_mask
 from facemoji.audit.report import AuditReport, Finding, FrameCounts, Ghost
 from facemoji.overlay.cover import cover_face
@@ -158,7 +159,6 @@ def test_exactly_half_showing_is_not_more_than_half() -> None:
 
 def test_the_documented_tolerance_is_the_one_used() -> None:
     import re
-    from pathlib import Path
 
     from facemoji.audit.report import DEFAULT_TOLERANCE
 
@@ -174,7 +174,7 @@ def test_an_image_against_a_video_names_the_image(tmp_path) -> None:
 
     photo = tmp_path / "p.jpg"
     Image.fromarray(skdata.astronaut()).save(photo)
-    clip = sorted((Path(__file__).resolve().parents[2] / "shared" / "clips").glob("*.mp4"))[0]
+    clip = sorted((SHARED / "clips").glob("*.mp4"))[0]
     for a, b in ((photo, clip), (clip, photo)):
         with pytest.raises(InputError) as e:
             audit(a, b)

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from conftest import SHARED
 from facemoji.batch.collect import collect, is_manifest, output_relpath, read_manifest, sniff
 from facemoji.batch.schema import (
     FACE_COLUMNS,
@@ -30,7 +31,7 @@ from facemoji.batch.schema import (
 )
 from facemoji.errors import InputError
 
-CLIPS = Path(__file__).resolve().parents[2] / "shared" / "clips"
+CLIPS = SHARED / "clips"
 
 
 def jpeg(path: Path, size: tuple[int, int] = (64, 48)) -> Path:

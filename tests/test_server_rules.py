@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import struct
 import threading
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import png_header
 from facemoji.server.budget import (
     BYTES_PER_PIXEL,
     BYTES_PER_PIXEL_ALPHA,
@@ -165,14 +164,6 @@ def test_a_palette_picture_with_transparency_costs_as_one_with_alpha() -> None:
     see_through = encoded("P", (300, 200), transparency=0)
     assert image_cost(plain)[1] == 300 * 200 * 20 + len(plain)
     assert image_cost(see_through)[1] == 300 * 200 * 28 + len(see_through)
-
-
-def png_header(width: int, height: int, depth: int = 8, colour: int = 0) -> bytes:
-    """A PNG that is all header: what a pixel bomb shows before its (tiny, compressed) pixels."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
 def test_the_cost_is_read_from_the_header_of_a_pixel_bomb() -> None:

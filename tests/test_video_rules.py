@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SHARED
 from facemoji.errors import InputError
 from facemoji.pipeline import Pipeline
 from facemoji.video import process_video
 
-CLIP = Path(__file__).resolve().parents[2] / "shared" / "clips" / "zwm_tearsofsteel_cuts.mp4"  # 240 frames
+CLIP = SHARED / "clips" / "zwm_tearsofsteel_cuts.mp4"  # 240 frames
 
 
 @pytest.fixture(scope="module")
