@@ -213,9 +213,7 @@ def test_faces_found_by_the_same_detection_never_merge() -> None:
 
 
 def test_merging_keeps_the_confirmation_of_the_merged_track() -> None:
-    tr = Tracker(iou_threshold=0.99)
-    tr.update([det(100, 100, score=0.9)], 0.0)  # track 1, confirmed by its score
-    tr.update([det(100, 100, score=0.6)], 0.0)  # same instant: matched to track 1 by the centre fallback
+    tr = Tracker()
     a = Track(7, np.array([100.0, 100, 200, 200]), 0.0, hits=1)  # an unconfirmed older track ...
     b = Track(8, np.array([105.0, 100, 205, 200]), 0.0, hits=3)  # ... and a younger one seen three times
     tr.tracks = [a, b]
