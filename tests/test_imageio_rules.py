@@ -200,3 +200,21 @@ def test_as_rgb_scales_clips_and_reshapes() -> None:
             as_rgb(bad)
     a = np.zeros((3, 4, 3), np.uint8)[:, ::2]
     assert as_rgb(a).flags.c_contiguous
+
+
+def test_reading_in_many_threads_puts_pils_own_bomb_limit_back() -> None:
+    import threading
+
+    before = Image.MAX_IMAGE_PIXELS
+    data = saved(Image.new("RGB", (64, 48), (1, 2, 3)))
+
+    def work() -> None:
+        for _ in range(200):
+            decode_image(data)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert before is not None and Image.MAX_IMAGE_PIXELS == before

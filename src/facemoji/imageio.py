@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +22,31 @@ from facemoji.errors import InputError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 DEFAULT_MAX_PIXELS = 100_000_000
 MIN_SIDE = 1
+
+
+_PIL_LIMIT_LOCK = threading.Lock()
+_PIL_LIMIT_USERS = [0, None]  # readers in flight, and PIL's own limit while they are
+
+
+@contextmanager
+def _pil_size_check_off():
+    """PIL's decompression-bomb limit off while a picture is read (the callers check its size themselves, against
+    their own limit, before decoding). PIL's limit is one global: readers in several threads share one switch, and
+    the last to finish puts PIL's limit back, so no interleaving leaves it off."""
+    from PIL import Image
+
+    with _PIL_LIMIT_LOCK:
+        if _PIL_LIMIT_USERS[0] == 0:
+            _PIL_LIMIT_USERS[1] = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+        _PIL_LIMIT_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _PIL_LIMIT_LOCK:
+            _PIL_LIMIT_USERS[0] -= 1
+            if _PIL_LIMIT_USERS[0] == 0:
+                Image.MAX_IMAGE_PIXELS = _PIL_LIMIT_USERS[1]
 
 
 def _to_rgb_array(im) -> np.ndarray:  # im: PIL.Image.Image
@@ -70,10 +97,8 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise InputError(f"{p}: cannot read ({e.strerror})") from None
     if size == 0:
         raise InputError(f"{p}: empty file (0 bytes)")
-    old_limit = Image.MAX_IMAGE_PIXELS
     try:
-        Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, before decoding
-        with warnings.catch_warnings():
+        with _pil_size_check_off(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(p) as im:
                 w, h = im.size
@@ -98,8 +123,6 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise InputError(f"{p}: cannot decode image ({msg})") from None
     except Image.DecompressionBombError as e:  # pragma: no cover - guarded above
         raise InputError(f"{p}: image too large ({e})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = old_limit
 
 
 def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = "upload") -> np.ndarray:
@@ -110,10 +133,8 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = 
 
     if not data:
         raise InputError(f"{name}: empty image")
-    old_limit = Image.MAX_IMAGE_PIXELS
     try:
-        Image.MAX_IMAGE_PIXELS = None
-        with warnings.catch_warnings():
+        with _pil_size_check_off(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
@@ -128,8 +149,6 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, name: str = 
         raise InputError(f"{name}: not an image") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{name}: corrupt or truncated image ({str(e).splitlines()[0] if str(e) else e})") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = old_limit
 
 
 def encode_image(image: np.ndarray, fmt: str = "png", quality: int = 92) -> bytes:
