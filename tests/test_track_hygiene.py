@@ -182,10 +182,18 @@ def test_weak_detections_keep_a_confirmed_track_going() -> None:
     assert f.box[0] == pytest.approx(109) and f.score == pytest.approx(0.35)
 
 
-def test_weak_detections_do_not_keep_an_unconfirmed_track() -> None:
+def test_a_weak_detection_is_the_second_sighting_that_confirms_a_track() -> None:
+    """A small face scores about the threshold, now above it, now below: born above it, it is confirmed when a
+    weaker detection finds it again; weak detections alone never start a track, however often they come."""
     tr = Tracker()
-    tr.update([det(100, 100)], 0.0)
-    assert tr.update([det(100, 100, score=0.35)], 0.1, new_score=0.5) == []
+    tr.update([det(100, 100)], 0.0, new_score=0.5)
+    assert not tr.confirmed(1)
+    (f,) = tr.update([det(102, 100, score=0.35)], 0.1, new_score=0.5)
+    assert f.track_id == 1 and tr.confirmed(1)
+    weak = Tracker()
+    for i in range(5):
+        assert weak.update([det(100, 100, score=0.35)], i / 10, new_score=0.5) == []
+    assert weak.tracks == []
 
 
 # --- merging --------------------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 :data:`DEFAULT_COVERAGE` leads the cover along each track's motion and widens it while the prediction is unsure;
 :data:`STRICT_COVERAGE` (``--strict``) also detects on every frame, covers every detection at once, adds a
-profile pass (OpenCV's Haar profile cascade, both ways) for turned faces on every frame, pads every cover and
-keeps it on a lost face for a whole second. :func:`scan_side` is how finely a whole frame is scanned: it follows
+profile pass (OpenCV's Haar profile cascade, both ways) for turned faces on every frame, pads every cover more
+and keeps it on a lost face for a whole second. :func:`scan_side` is how finely a whole frame is scanned: it follows
 the frame's size, so that faces about :data:`SMALLEST_FACE` pixels wide are found at any resolution.
 """
 
@@ -77,8 +77,10 @@ class Coverage:
     profile_lost: bool = True
 
 
-DEFAULT_COVERAGE = Coverage()
-STRICT_COVERAGE = Coverage(lead=1.0, unsure=1.0, pad=0.08, max_coast=1.0, detect_every=1, profile=True, focus=False,
+# the detector's box runs from the brows to the chin; the pad reaches the forehead and hairline too (a bowed head
+# in the 1080p crowd showed more than half of the face YuNet sees above the cover without it)
+DEFAULT_COVERAGE = Coverage(pad=0.1)
+STRICT_COVERAGE = Coverage(lead=1.0, unsure=1.0, pad=0.15, max_coast=1.0, detect_every=1, profile=True, focus=False,
                            confirm_hits=1)
 BACKFILL_SECONDS = 0.1  # a face first found this soon after a frame still in hand is drawn on that frame too ...
 BACKFILL_PAD = 0.25  # ... its first box widened by this share of its size on every side

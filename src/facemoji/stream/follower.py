@@ -174,10 +174,12 @@ class FaceFollower:
                 pic = image[oy : int(np.ceil(y1)), ox : int(np.ceil(x1))]
             if pic.size == 0:
                 continue
-            for f in self._find(pic, side):
-                f = shifted(scaled(f, sx, sy), ox, oy)
-                if not overlaps(f.box, found, 0.5):
-                    found.append(f)
+            found += [shifted(scaled(f, sx, sy), ox, oy) for f in self._find(pic, side)]
+        kept: list[Face] = []
+        for f in sorted(found, key=lambda f: -f.score):  # a face cut by one window's edge, whole in another
+            if not overlaps(f.box, kept, 0.5):
+                kept.append(f)
+        found = kept
         if thumb is not None and self._seen is not None:
             # every window was looked at: there, this frame is the picture as last looked at (so the place a
             # tracked face has just left, inside its window then, does not count as changed afterwards)

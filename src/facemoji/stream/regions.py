@@ -39,14 +39,33 @@ def scaled(face: Face, sx: float, sy: float) -> Face:
 
 def merge(wins: list[list[Any]]) -> list[list[Any]]:
     """Windows [x0, y0, x1, y1, scale, flags...] with every overlapping pair merged into one (which may then meet
-    another): the box around both, the larger scale, each flag true only where both were."""
+    another) where the detector's work does not grow by it (:func:`worth_merging`): the box around both, the larger
+    scale, each flag true only where both were. Windows left overlapping are looked at apart; the faces they share
+    are found twice and kept once (the better-scored: a face cut by one window's edge is whole in the other)."""
     wins = [list(w) for w in wins]
     while pair := next(((i, j) for i in range(len(wins)) for j in range(i + 1, len(wins))
-                         if meet(wins[i], wins[j])), None):
+                         if worth_merging(wins[i], wins[j])), None):
         a, b = wins[pair[0]], wins.pop(pair[1])
         wins[pair[0]] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4]),
                          *(x and y for x, y in zip(a[5:], b[5:], strict=True))]
     return wins
+
+
+def cost(win: list[Any]) -> float:
+    """The detector's work on a window [x0, y0, x1, y1, scale, ...]: the pixels it is shown (its time is about
+    proportional to them)."""
+    return (win[2] - win[0]) * (win[3] - win[1]) * win[4] * win[4]
+
+
+def worth_merging(a: list[Any], b: list[Any]) -> bool:
+    """Whether windows ``a`` and ``b`` overlap and one window around both, at the larger scale, shows the detector
+    no more pixels than the two apart. In a crowd, a 30-pixel face beside a 90-pixel one would otherwise have the
+    large face's whole neighbourhood looked at at the small face's scale (a third of a 1080p crowd's detection
+    work)."""
+    if not meet(a, b):
+        return False
+    both = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4])]
+    return cost(both) <= cost(a) + cost(b)
 
 
 def meet(a: list[float], b: list[float]) -> bool:

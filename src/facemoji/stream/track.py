@@ -12,7 +12,8 @@ detection scores ``confirm_score`` or more; only confirmed tracks coast. A track
 detection misses it ends there (a hand, a microphone, a shoulder seen once), and a detection that covered the
 whole frame (a whole-frame scan) ends every track it did not find again but established ones (found five times:
 they coast through a turn of the head), and a shot change ends every track not found on its first frame. Detections below
-``new_score`` only keep confirmed tracks going and never start one, and two tracks that come to lie on one face
+``new_score`` never start a track: they keep tracks going, and can be the second sighting that confirms one (a
+small face in a crowd scores about the threshold, now above it, now below). Two tracks that come to lie on one face
 merge into the older.
 
 :class:`EmotionSmoother` turns each frame's seven probabilities into a steady
@@ -229,13 +230,15 @@ class Tracker:
         ``whole``: the detections come from the whole frame, so a track they do not find ends now unless it is
         established (found ``established_hits`` times: a face that turned away coasts for ``max_coast``); ``cut``:
         the frame starts a new shot, and every track they do not find ends. Detections scoring below
-        ``new_score`` only keep confirmed tracks going.
+        ``new_score`` never start a track (they keep one going, or confirm it as its second sighting).
         """
         self._new_call()
         weak = [d.score < new_score for d in detections]
         dets = np.array([d.box for d in detections], np.float64).reshape(-1, 4)
         preds = np.array([tr.predict(t, self.max_coast) for tr in self.tracks]).reshape(-1, 4)
-        pairs = [(ti, di) for ti, di in self._match(dets, preds) if not weak[di] or self.tracks[ti].confirmed]
+        # a weak detection may be a track's second sighting (a small face scores about the threshold, now above
+        # it, now below), but it never starts a track
+        pairs = self._match(dets, preds)
         matched_d = {di for _, di in pairs}
         matched_t = {ti for ti, _ in pairs}
         for ti, di in pairs:
