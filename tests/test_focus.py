@@ -120,3 +120,50 @@ def test_after_a_cut_the_new_face_elsewhere_is_found_within_three_frames(pipelin
         if i >= cut and found_at is None and any(f.box[0] > 400 for f in faces):
             found_at = i
     assert found_at is not None and found_at - cut <= 3
+
+
+def test_windows_merge_only_where_that_shows_the_detector_no_more_pixels() -> None:
+    from facemoji.stream.regions import cost, merge
+
+    # two overlapping windows at one scale: one window around both costs less than the two apart
+    same = merge([[0, 0, 100, 100, 0.5], [50, 0, 150, 100, 0.5]])
+    assert same == [[0, 0, 150, 100, 0.5]]
+    # a small face's window at full scale beside a large face's at a third: merged, the large face's whole
+    # neighbourhood would be shown at full scale (about 4 times the pixels), so they stay apart
+    small, large = [270, 170, 390, 290, 1.0], [305, 75, 605, 375, 0.32]
+    assert merge([small, large]) == [small, large]
+    both = [270, 75, 605, 375, 1.0]
+    assert cost(both) > 4 * (cost(small) + cost(large))
+    # windows that do not meet never merge; a chain of cheap merges still ends in one window
+    assert len(merge([[0, 0, 10, 10, 1.0], [20, 0, 30, 10, 1.0]])) == 2
+    assert len(merge([[0, 0, 100, 100, 0.5], [60, 0, 160, 100, 0.5], [120, 0, 220, 100, 0.5]])) == 1
+
+
+def test_faces_of_different_sizes_side_by_side_are_each_found_once_in_their_own_window(pipeline) -> None:
+    img = frame_with([(300, 200, 60), (380, 150, 150)])  # a small face just left of a large one
+    follower = FaceFollower(pipeline, detect_every=3)
+    follower.step(img, 0.0)
+    assert len(follower.tracker.tracks) == 2
+    wins = follower.focus_windows(640, 480, 1 / FPS)
+    assert len(wins) == 2 and min(w[4] for w in wins) < 0.5 < max(w[4] for w in wins)
+    near = follower.detect_near(img, 1 / FPS)
+    assert near is not None and len(near) == 2  # the large face's window holds part of the small one: kept once
+    for x, y, side in [(300, 200, 60), (380, 150, 150)]:
+        assert max(iou(f.box, (x, y, x + side, y + side)) for f in near) > 0.4
+
+
+def test_covers_reach_past_the_detectors_box_more_so_in_strict(pipeline) -> None:
+    """The detector's box runs from the brows to the chin: the cover reaches a tenth of the face further on every
+    side (a bowed head's forehead), with --strict more."""
+    img = frame_with([(380, 150, 150)])
+    reach = {}
+    for name, coverage in (("default", DEFAULT_COVERAGE), ("strict", STRICT_COVERAGE)):
+        follower = FaceFollower(pipeline, detect_every=3, coverage=coverage)
+        for i in range(3):
+            faces = follower.step(img, i / FPS)
+        (face,) = follower.shown(faces)
+        (covered,) = follower.cover([face])
+        side = face.box[2] - face.box[0]
+        reach[name] = min(face.box[0] - covered.box[0], face.box[1] - covered.box[1],
+                          covered.box[2] - face.box[2], covered.box[3] - face.box[3]) / side
+    assert reach["default"] >= 0.1 - 1e-6 and reach["strict"] > reach["default"]

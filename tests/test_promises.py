@@ -211,17 +211,19 @@ def solid_pixels(frame: np.ndarray) -> int:
 
 
 def test_video_strict_pads_the_covers(video_runs):
-    """--strict pads the covers (by 8 % of the face on every side, the help says): while the face shows, the strict
-    disc is about (1 + 2 * 0.08)^2 = 1.35 times the default one, and both lie on the face."""
+    """--strict pads the covers (by 15 % of the face on every side, 10 % without it, the help says): while the face
+    shows, the strict disc is about (1.3 / 1.2)^2 = 1.17 times the default one, and both lie on the face."""
     frames, original, _ = video_runs
-    pad = float(said(r"pad the covers by (\d+) %", help_of("image")).group(1)) / 100
+    pads = said(r"pad the covers by (\d+) % \((\d+) % without it\)", help_of("image"))
+    pad, plain_pad = (float(pads.group(i)) / 100 for i in (1, 2))
     x1, y1, x2, y2 = core_box(FACE_SQUARE)
     plain = [solid_pixels(f) for f in frames["solid"][:LOST_AT - 2]]
     strict = [solid_pixels(f) for f in frames["strict"][:LOST_AT - 2]]
     for f in (*frames["solid"][:LOST_AT - 2], *frames["strict"][:LOST_AT - 2]):
         assert (np.abs(f[y1:y2, x1:x2].astype(int) - SOLID_COLOUR).max(axis=2) <= 6).mean() > 0.95
     ratio = np.median(strict) / np.median(plain)
-    assert 0.85 * (1 + 2 * pad) ** 2 < ratio < 1.15 * (1 + 2 * pad) ** 2, (ratio, plain, strict)
+    expected = ((1 + 2 * pad) / (1 + 2 * plain_pad)) ** 2
+    assert 0.93 * expected < ratio < 1.08 * expected, (ratio, plain, strict)
 
 
 def test_video_strict_keeps_covers_on_a_lost_face_for_a_second(video_runs):
@@ -858,14 +860,17 @@ def test_documented_detection_schedule_is_the_one_used(frames_pipe):
 
 
 def test_strict_numbers_of_the_help_are_the_ones_used():
-    """--strict: "pad the covers by 8 %" (photos and video), "keep them on lost faces for a second" (video)."""
+    """--strict: "pad the covers by 15 % (10 % without it)" (photos and video), "keep them on lost faces for a
+    second" (video)."""
     from facemoji.options import Options
-    from facemoji.pipeline import STRICT_PAD
     from facemoji.stream import coverage_for
+    from facemoji.stream.coverage import COVER_PAD, STRICT_PAD
 
-    pad = float(said(r"pad the covers by (\d+) %", help_of("serve")).group(1)) / 100
+    said_pads = said(r"pad the covers by (\d+) % \((\d+) % without it\)", help_of("serve"))
+    pad, plain = (float(said_pads.group(i)) / 100 for i in (1, 2))
     strict = coverage_for(Options(strict=True))
     assert STRICT_PAD == pytest.approx(pad) and strict.pad == pytest.approx(pad)
+    assert COVER_PAD == pytest.approx(plain) and coverage_for(Options()).pad == pytest.approx(plain)
     assert said(r"keep them on lost faces for a (second)", help_of("webcam"))
     assert strict.max_coast == 1.0 and coverage_for(Options()).max_coast < strict.max_coast
 

@@ -99,11 +99,13 @@ def test_cuts_are_noticed_on_their_frame() -> None:
 
 def test_the_crowd_is_scanned_at_the_scale_its_faces_need(tmp_path) -> None:
     """1080p: whole-frame scans show the frame 800 pixels wide (a 24-pixel face 10 pixels wide to the detector),
-    not 320; most of the faces YuNet finds are covered."""
+    not 320; at most 2 % of the faces YuNet finds show more than half (the tree before this bound showed 3.75 %
+    on every second frame, and with the 320-pixel scan 36 %). Those left are mostly YuNet's own mistakes: a
+    picture in a shop window, a lion on a coat of arms (docs/benchmarks.md)."""
     from facemoji.stream import scan_side
 
     assert scan_side(1920, 1080) == 800 and scan_side(640, 480) == 320
     report = cover(clip("facenet_coventgarden_crowd.mp4"), tmp_path / "out.mp4")
     assert report.faces >= 700
-    assert report.more_than_half <= 0.1 * report.faces, report.summary()
+    assert report.more_than_half <= 0.02 * report.faces, report.summary()
     assert report.ghosts <= MAX_GHOSTS * report.covers, report.summary()

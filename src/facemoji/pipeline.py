@@ -24,9 +24,9 @@ from facemoji.options import FRAME_DETECT_SIZE as VIDEO_DETECT_SIZE  # noqa: F40
 from facemoji.options import PHOTO_DETECT_SIZE, Kind, Options  # noqa: F401 - PHOTO_DETECT_SIZE re-exported
 from facemoji.overlay import MODES, EmojiSet, check_cover, render
 from facemoji.overlay.emoji import DEFAULT_CACHE_BYTES, DEFAULT_SCALE
+from facemoji.stream.coverage import COVER_PAD, STRICT_PAD
 from facemoji.types import Face
 
-STRICT_PAD = 0.08  # strict photos: share of each face's box added to its cover on every side (as strict video)
 PROFILE_OVERLAP = 0.3  # a profile hit overlapping a detected face by more than this (of the smaller box) is that face
 
 
@@ -222,11 +222,12 @@ class Pipeline:
         return found
 
     def cover_faces(self, faces: list[Face], mode: str | None = None) -> list[Face]:
-        """The faces as they are covered: with ``strict`` options (and a mode that covers), each box padded by
-        :data:`STRICT_PAD` of its size on every side; else ``faces`` themselves."""
-        if not self.options.strict or (mode or self.mode) == "boxes":
+        """The faces as they are covered: in a mode that covers, each box padded by
+        :data:`~facemoji.stream.coverage.COVER_PAD` of its size on every side (with ``strict`` options
+        :data:`~facemoji.stream.coverage.STRICT_PAD`), as video covers are; in ``boxes`` mode ``faces`` themselves."""
+        if (mode or self.mode) == "boxes":
             return faces
-        pad = STRICT_PAD
+        pad = STRICT_PAD if self.options.strict else COVER_PAD
         return [replace(f, box=(f.box[0] - pad * f.width, f.box[1] - pad * f.height, f.box[2] + pad * f.width,
                                 f.box[3] + pad * f.height)) for f in faces]
 

@@ -118,18 +118,20 @@ class EmojiSet:
         if hit is not None:
             return hit  # type: ignore[return-value]
         rgba = self._resized(emotion, side)
-        rgb = np.ascontiguousarray(rgba[:, :, :3])
-        a = rgba[:, :, 3].astype(np.float32) / 255
+        rgb = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB)
+        alpha = cv2.extractChannel(rgba, 3)
+        a = alpha.astype(np.float32) / 255
         y = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)[:side].astype(np.float32)
         # every pixel's own chroma: the conversion of the picture with each pixel doubled both ways
-        planes = cv2.cvtColor(np.repeat(np.repeat(rgb, 2, axis=0), 2, axis=1), cv2.COLOR_RGB2YUV_I420)
+        doubled = cv2.resize(rgb, (2 * side, 2 * side), interpolation=cv2.INTER_NEAREST)  # each pixel 2 x 2
+        planes = cv2.cvtColor(doubled, cv2.COLOR_RGB2YUV_I420)
         uv = planes[2 * side :].reshape(2, side, side).astype(np.float32)
         half = (side // 2, side // 2)
 
         def u8(x: np.ndarray) -> np.ndarray:
             return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
-        value = (u8(y * a), cv2.bitwise_not(rgba[:, :, 3]),
+        value = (u8(y * a), cv2.bitwise_not(alpha),
                  u8(cv2.resize(uv[0] * a, half, interpolation=cv2.INTER_AREA)),
                  u8(cv2.resize(uv[1] * a, half, interpolation=cv2.INTER_AREA)),
                  u8(255 - 255 * cv2.resize(a, half, interpolation=cv2.INTER_AREA)))

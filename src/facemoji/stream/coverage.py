@@ -77,11 +77,14 @@ class Coverage:
     profile_lost: bool = True
 
 
-# the detector's box runs from the brows to the chin; the pad reaches the forehead and hairline too (a bowed head
-# in the 1080p crowd showed more than half of the face YuNet sees above the cover without it)
-DEFAULT_COVERAGE = Coverage(pad=0.1)
-STRICT_COVERAGE = Coverage(lead=1.0, unsure=1.0, pad=0.15, max_coast=1.0, detect_every=1, profile=True, focus=False,
-                           confirm_hits=1)
+# The detector's box runs from the brows to the chin; covers reach this share of it further on every side, up to
+# the forehead and hairline (without it, bowed heads in the 1080p crowd showed more than half of the face YuNet
+# sees, above the cover). Photos (:meth:`facemoji.pipeline.Pipeline.cover_faces`) are padded the same.
+COVER_PAD = 0.1
+STRICT_PAD = 0.15  # --strict
+DEFAULT_COVERAGE = Coverage(pad=COVER_PAD)
+STRICT_COVERAGE = Coverage(lead=1.0, unsure=1.0, pad=STRICT_PAD, max_coast=1.0, detect_every=1, profile=True,
+                           focus=False, confirm_hits=1)
 BACKFILL_SECONDS = 0.1  # a face first found this soon after a frame still in hand is drawn on that frame too ...
 BACKFILL_PAD = 0.25  # ... its first box widened by this share of its size on every side
 TURNED_FACE_PX = 64  # a lost face's window is shown to the profile cascade with the face about this wide
