@@ -200,7 +200,10 @@ def test_quality_changes_size_and_fidelity(tmp_path, astronaut):
 
 
 def test_emoji_scale_changes_the_covered_area(tmp_path, astronaut):
-    """The emoji's side grows with --emoji-scale, so the changed area grows with its square."""
+    """The emoji's side grows with --emoji-scale, so the changed area grows with its square (the reported box is
+    the detector's; the cover's is padded by COVER_PAD on every side)."""
+    from facemoji.stream.coverage import COVER_PAD
+
     src = tmp_path / "in.png"
     Image.fromarray(astronaut).save(src)
     area = {}
@@ -212,7 +215,7 @@ def test_emoji_scale_changes_the_covered_area(tmp_path, astronaut):
         ys, xs = np.nonzero(changed)
         area[scale] = (xs.max() - xs.min() + 1, ys.max() - ys.min() + 1, changed.sum())
         box = json.loads((tmp_path / f"s{scale}.json").read_text())["images"][0]["faces"][0]["box"]
-        side = float(scale) * np.hypot(box["width"], box["height"])
+        side = float(scale) * np.hypot(box["width"], box["height"]) * (1 + 2 * COVER_PAD)
         assert abs(area[scale][0] - side) <= 0.08 * side, (scale, area[scale], side)  # the emoji's width
     ratio = area["1.2"][2] / area["0.8"][2]
     assert 0.8 * 1.5**2 < ratio < 1.2 * 1.5**2, area

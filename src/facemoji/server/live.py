@@ -51,7 +51,7 @@ def parse_settings(text: str, cover: str, strict: bool) -> tuple[str, bool]:
 
 
 def face_record(face: Face, covered: Face) -> dict[str, Any]:
-    """A face's record with the box its cover goes over (``cover_box``: padded when strict)."""
+    """A face's record with the box its cover goes over (``cover_box``: padded, more so when strict)."""
     return {**face.to_dict(), "cover_box": covered.to_dict()["box"]}
 
 

@@ -23,7 +23,7 @@ DESCRIPTION = (
     "is closed with code 1008). Each binary message is one camera frame (JPEG, PNG or WebP); the server answers "
     "with one JSON text message per frame it analyzes: `{\"type\": \"result\", \"width\", \"height\", "
     "\"faces\": [...], \"cover\", \"strict\", \"ms\", \"received\", \"dropped\"}`, where each face also has "
-    "`cover_box`, the box its cover is drawn over (padded when strict), or `{\"type\": \"busy\", "
+    "`cover_box`, the box its cover is drawn over (padded by 10 % of the face on every side, 15 % when strict), or `{\"type\": \"busy\", "
     "\"retry_after\"}` / `{\"type\": \"error\", \"error\"}`. A text message `{\"cover\": ..., \"strict\": ...}` "
     "(either or both) changes the options for the frames after it and is answered `{\"type\": \"settings\", "
     "\"cover\", \"strict\"}`. A frame that arrives while an older one waits replaces it, so send the next frame "

@@ -119,7 +119,7 @@
     const byArea = [...faces].sort((a, b) => b.box.width * b.box.height - a.box.width * a.box.height);
     if (mode === "emoji" || mode === "both") {
       for (const f of byArea) {
-        // cover_box: where the server says the cover goes (the face's box, padded when strict)
+        // cover_box: where the server says the cover goes (the face's box, padded, more so when strict)
         const [x, y, side] = emojiBox(f.cover_box || f.box, state.emojiScale);
         if (cover && cover !== "emoji") {
           drawCover(g, x, y, side, sx, sy, cover);
