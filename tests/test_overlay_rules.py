@@ -47,12 +47,19 @@ def changed(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_the_emoji_square_is_the_box_diagonal_times_the_scale_centred_on_the_box() -> None:
+    """The side is the diagonal times the scale (169 here), rounded up to a step of 2 pixels per 48 (6 here)."""
     assert DEFAULT_SCALE == 1.08
     left, top, side = emoji_box(BOX)
-    assert side == math.ceil(math.hypot(100, 120) * 1.08) == 169
+    assert math.ceil(math.hypot(100, 120) * 1.08) == 169 and side == 174
     assert (left + side / 2, top + side / 2) == pytest.approx((230, 150), abs=0.5)
-    assert emoji_box(BOX, 2.0)[2] == math.ceil(math.hypot(100, 120) * 2)
+    assert emoji_box(BOX, 2.0)[2] == 324  # 313 in steps of 12
     assert emoji_box((10, 10, 11, 11))[2] == 4  # never smaller than 4 pixels
+    assert emoji_box((0, 0, 30, 30))[2] == 46  # 46 pixels: below 96, steps of 2
+    # a box a pixel or two larger keeps the square (and the emoji resized for it), at most 4 % over the diagonal
+    x1, y1, x2, y2 = BOX
+    assert emoji_box((x1, y1, x2 + 1, y2 + 1))[2] == emoji_box((x1 - 1, y1, x2, y2 + 1))[2] == side
+    for d in range(4, 2000, 7):
+        assert d * 1.08 <= emoji_box((0, 0, d / math.sqrt(2), d / math.sqrt(2)))[2] <= d * 1.08 * 1.042 + 2
 
 
 @pytest.mark.parametrize("side", [16, 64, 169])
@@ -143,7 +150,7 @@ def test_pixelate_draws_square_blocks_on_a_grid_anchored_at_the_disc(photo: np.n
     cover_face(out, BOX, "pixelate")
     left, top, side = emoji_box(BOX)
     block = math.ceil(side / PIXEL_BLOCKS)
-    assert PIXEL_BLOCKS == 10 and block == 17
+    assert PIXEL_BLOCKS == 10 and block == 18  # the 174-pixel square
     # blocks wholly inside the disc's inner square are one colour each, and neighbours differ
     k0 = math.ceil(side * 0.3 / block)
     colours = []

@@ -223,7 +223,7 @@ def test_video_strict_pads_the_covers(video_runs):
         assert (np.abs(f[y1:y2, x1:x2].astype(int) - SOLID_COLOUR).max(axis=2) <= 6).mean() > 0.95
     ratio = np.median(strict) / np.median(plain)
     expected = ((1 + 2 * pad) / (1 + 2 * plain_pad)) ** 2
-    assert 0.93 * expected < ratio < 1.08 * expected, (ratio, plain, strict)
+    assert 0.9 * expected < ratio < 1.1 * expected, (ratio, plain, strict)  # each square within 4 % (steps)
 
 
 def test_video_strict_keeps_covers_on_a_lost_face_for_a_second(video_runs):
