@@ -177,7 +177,7 @@ def test_live_camera_and_upload_in_chromium(browser_env, chromium, server, camer
             pipe = Pipeline(detect_size=320)
             from facemoji.types import Face
 
-            b = face["box"]
+            b = face["cover_box"]  # the face's box, padded: where the page draws the cover
             faces = [Face((b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"]), emotion=face["emotion"])]
             expected = pipe.render(camera_frame, faces, "emoji").astype(int)
             side = emoji_side(b)

@@ -85,8 +85,11 @@
   }
 
   // ---------------------------------------------------------------- drawing
+  // as facemoji.overlay.emoji.emoji_box: the diagonal times the scale, rounded up to 2 pixels per 48
   function emojiBox(box, scale) {
-    const side = Math.max(4, Math.ceil(Math.hypot(box.width, box.height) * scale));
+    const raw = Math.max(4, Math.ceil(Math.hypot(box.width, box.height) * scale));
+    const step = 2 * Math.max(1, Math.floor(raw / 48));
+    const side = step * Math.ceil(raw / step);
     const cx = box.x + box.width / 2;
     const cy = box.y + box.height / 2;
     return [Math.round(cx - side / 2), Math.round(cy - side / 2), side];
