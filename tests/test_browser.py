@@ -15,6 +15,7 @@ from PIL import Image
 
 from conftest import compose_faces
 from facemoji.labels import EMOTIONS
+from facemoji.overlay.emoji import emoji_box
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 OUTPUT = Path(__file__).resolve().parent / "output"
@@ -51,10 +52,6 @@ def grab_canvas(page) -> np.ndarray:
     """The live canvas as it is drawn now (int RGB)."""
     png = page.evaluate("document.getElementById('live-canvas').toDataURL('image/png')")
     return decode(base64.b64decode(png.split(",", 1)[1])).astype(int)
-
-
-def emoji_side(box: dict, scale: float = 1.08) -> int:
-    return int(np.ceil(np.hypot(box["width"], box["height"]) * scale))
 
 
 def find_chromium() -> str | None:
@@ -180,7 +177,7 @@ def test_live_camera_and_upload_in_chromium(browser_env, chromium, server, camer
             b = face["cover_box"]  # the face's box, padded: where the page draws the cover
             faces = [Face((b["x"], b["y"], b["x"] + b["width"], b["y"] + b["height"]), emotion=face["emotion"])]
             expected = pipe.render(camera_frame, faces, "emoji").astype(int)
-            side = emoji_side(b)
+            _, _, side = emoji_box(faces[0].box)  # the package's square, which the page's emojiBox follows
             cx, cy = int(b["x"] + b["width"] / 2), int(b["y"] + b["height"] / 2)
             q = side // 3  # the middle of the emoji
             region = (slice(cy - q, cy + q), slice(cx - q, cx + q))

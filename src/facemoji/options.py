@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from facemoji.errors import InputError
 from facemoji.overlay import COVERS, MODES
 from facemoji.overlay.emoji import DEFAULT_SCALE as DEFAULT_EMOJI_SCALE
+from facemoji.stream.coverage import COVER_PAD, STRICT_PAD
 
 if TYPE_CHECKING:
     from facemoji.pipeline import Pipeline
@@ -157,7 +158,8 @@ def _defaults(kind: ArgKind) -> tuple[str, str, str]:
     """What the help says of the model, the detection size and --strict for ``kind``."""
     frames_strict = ("detect on every frame, add a profile-face pass, cover every detection at once, pad the "
                      "covers and keep them on lost faces for a second; about 2-3x slower (docs/coverage.md)")
-    photo_strict = "add a profile-face pass (OpenCV's Haar profile cascade, both ways) and pad the covers by 15 %% (10 %% without it)"
+    photo_strict = ("add a profile-face pass (OpenCV's Haar profile cascade, both ways) and pad the covers by "
+                    f"{round(100 * STRICT_PAD)} %% ({round(100 * COVER_PAD)} %% without it)")
     auto = (f"auto: from the frame, {FRAME_DETECT_SIZE} px and up, so that faces about 24 pixels wide are found at "
             "any resolution")
     if kind == "photo":

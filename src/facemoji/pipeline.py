@@ -25,6 +25,7 @@ from facemoji.options import PHOTO_DETECT_SIZE, Kind, Options  # noqa: F401 - PH
 from facemoji.overlay import MODES, EmojiSet, check_cover, render
 from facemoji.overlay.emoji import DEFAULT_CACHE_BYTES, DEFAULT_SCALE
 from facemoji.stream.coverage import COVER_PAD, STRICT_PAD
+from facemoji.stream.track import cover_box
 from facemoji.types import Face
 
 PROFILE_OVERLAP = 0.3  # a profile hit overlapping a detected face by more than this (of the smaller box) is that face
@@ -228,8 +229,7 @@ class Pipeline:
         if (mode or self.mode) == "boxes":
             return faces
         pad = STRICT_PAD if self.options.strict else COVER_PAD
-        return [replace(f, box=(f.box[0] - pad * f.width, f.box[1] - pad * f.height, f.box[2] + pad * f.width,
-                                f.box[3] + pad * f.height)) for f in faces]
+        return [replace(f, box=cover_box(f.box, None, 0.0, 0.0, pad=pad)) for f in faces]  # a still face's cover
 
     def render(self, image: np.ndarray, faces: list[Face], mode: str | None = None, cover: str | None = None,
                copy: bool = True) -> np.ndarray:

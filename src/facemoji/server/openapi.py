@@ -6,6 +6,7 @@ from typing import Any
 
 from facemoji.options import Options
 from facemoji.overlay import COVERS, MODES
+from facemoji.stream.coverage import COVER_PAD, STRICT_PAD
 
 DESCRIPTION = (
     "Find the faces in an image, name each one's expression (angry, disgust, fear, happy, sad, surprise, "
@@ -23,7 +24,8 @@ DESCRIPTION = (
     "is closed with code 1008). Each binary message is one camera frame (JPEG, PNG or WebP); the server answers "
     "with one JSON text message per frame it analyzes: `{\"type\": \"result\", \"width\", \"height\", "
     "\"faces\": [...], \"cover\", \"strict\", \"ms\", \"received\", \"dropped\"}`, where each face also has "
-    "`cover_box`, the box its cover is drawn over (padded by 10 % of the face on every side, 15 % when strict), or `{\"type\": \"busy\", "
+    f"`cover_box`, the box its cover is drawn over (padded by {round(100 * COVER_PAD)} % of the face on every side, "
+    f"{round(100 * STRICT_PAD)} % when strict), or `{{\"type\": \"busy\", "
     "\"retry_after\"}` / `{\"type\": \"error\", \"error\"}`. A text message `{\"cover\": ..., \"strict\": ...}` "
     "(either or both) changes the options for the frames after it and is answered `{\"type\": \"settings\", "
     "\"cover\", \"strict\"}`. A frame that arrives while an older one waits replaces it, so send the next frame "

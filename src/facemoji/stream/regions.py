@@ -46,9 +46,13 @@ def merge(wins: list[list[Any]]) -> list[list[Any]]:
     while pair := next(((i, j) for i in range(len(wins)) for j in range(i + 1, len(wins))
                          if worth_merging(wins[i], wins[j])), None):
         a, b = wins[pair[0]], wins.pop(pair[1])
-        wins[pair[0]] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4]),
-                         *(x and y for x, y in zip(a[5:], b[5:], strict=True))]
+        wins[pair[0]] = [*around_both(a, b), *(x and y for x, y in zip(a[5:], b[5:], strict=True))]
     return wins
+
+
+def around_both(a: list[Any], b: list[Any]) -> list[float]:
+    """The window [x0, y0, x1, y1, scale] around windows ``a`` and ``b``, at the larger of their scales."""
+    return [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4])]
 
 
 def cost(win: list[Any]) -> float:
@@ -62,10 +66,7 @@ def worth_merging(a: list[Any], b: list[Any]) -> bool:
     no more pixels than the two apart. In a crowd, a 30-pixel face beside a 90-pixel one would otherwise have the
     large face's whole neighbourhood looked at at the small face's scale (a third of a 1080p crowd's detection
     work)."""
-    if not meet(a, b):
-        return False
-    both = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]), max(a[4], b[4])]
-    return cost(both) <= cost(a) + cost(b)
+    return meet(a, b) and cost(around_both(a, b)) <= cost(a) + cost(b)
 
 
 def meet(a: list[float], b: list[float]) -> bool:
